@@ -20,9 +20,11 @@
 
 pub mod bgnbd;
 pub mod gamma_gamma;
-pub mod optimize;
 pub mod simulate;
 pub mod special;
+
+/// The L-BFGS minimizer the fits use (the `lifecycle-optim` crate).
+pub use lifecycle_optim as optimize;
 
 pub use bgnbd::{BgNbd, BgNbdParams};
 pub use gamma_gamma::{GammaGamma, GammaGammaParams};

@@ -1,5 +1,6 @@
-//! A small L-BFGS minimizer (two-loop recursion, backtracking Armijo line search), enough for
-//! the few-parameter likelihoods of the CLV models. A non-finite objective counts as "too far"
+//! A small L-BFGS minimizer (two-loop recursion, backtracking Armijo line search), shared by the
+//! model crates: enough for the few-parameter likelihoods of the CLV models and the penalised
+//! likelihood of logistic regression. Start from [`minimize`]. A non-finite objective counts as "too far"
 //! and shortens the step, so a model may return `inf` outside its valid region.
 
 /// Settings of [`minimize`].
