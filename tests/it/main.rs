@@ -6,6 +6,7 @@ mod common;
 mod datasets;
 mod failures;
 mod features;
+mod models;
 mod publish;
 mod quality;
 mod reruns;

@@ -1,4 +1,5 @@
-//! The `lifecycle` command line: `generate`, `validate`, `run`, `inspect`, `gc` and `demo`.
+//! The `lifecycle` command line: `generate`, `validate`, `run`, `inspect`, `gc`, `score` and
+//! `demo`.
 //! The binary's `main.rs` only calls [`main`]. Exit codes: 0 success, 1 the run failed (data or
 //! storage), 2 bad usage or spec, 3 another run of the same date is running or committed first.
 
@@ -60,6 +61,20 @@ enum Command {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Apply a saved churn model to a user_features table, without retraining.
+    Score {
+        /// The model: a `.json` artifact, or an output location (its latest run's churn model).
+        #[arg(long)]
+        model: String,
+        /// The user_features Parquet file or folder to score.
+        #[arg(long)]
+        features: String,
+        /// Where to write the churn_scores Parquet file.
+        #[arg(long)]
+        output: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
     /// Generate sample data, run jobs/demo.toml on it, and print a summary.
     Demo {
         /// Folder for the sample data, the spec copy and the outputs.
@@ -109,13 +124,17 @@ fn parse_option(s: &str) -> Result<(String, String), String> {
 impl StoreArgs {
     /// The location, with credentials from this process's environment and the given options.
     fn open(&self, location: &str) -> anyhow::Result<lifecycle_storage::Location> {
-        let url =
-            resolve_location(location, &std::env::current_dir()?, true).map_err(|reason| {
-                SpecError::Invalid {
-                    setting: "location".into(),
-                    reason,
-                }
-            })?;
+        self.open_as(location, true)
+    }
+
+    /// [`StoreArgs::open`] for a folder (`dir`) or a single file.
+    fn open_as(&self, location: &str, dir: bool) -> anyhow::Result<lifecycle_storage::Location> {
+        let url = resolve_location(location, &std::env::current_dir()?, dir).map_err(|reason| {
+            SpecError::Invalid {
+                setting: "location".into(),
+                reason,
+            }
+        })?;
         let stores = Stores::default()
             .with_env(credential_env())
             .with_settings(&self.options.iter().cloned().collect(), Default::default())?;
@@ -212,6 +231,37 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Demo { dir, users } => demo(&dir, users).await,
+        Command::Score {
+            model,
+            features,
+            output,
+            store,
+        } => {
+            let open_url = |u: &str| -> lifecycle_pipeline::Result<lifecycle_storage::Location> {
+                store.open_as(u, !u.ends_with(".json")).map_err(|e| {
+                    match e.downcast::<RunError>() {
+                        Ok(run) => run,
+                        Err(e) => SpecError::Invalid {
+                            setting: "location".into(),
+                            reason: e.to_string(),
+                        }
+                        .into(),
+                    }
+                })
+            };
+            let s = lifecycle_pipeline::score_saved_model(
+                &store.open_as(&model, !model.ends_with(".json"))?,
+                &store.open_as(&features, !features.ends_with(".parquet"))?,
+                &store.open_as(&output, false)?,
+                &open_url,
+            )
+            .await?;
+            println!(
+                "scored {} of {} users with the {} model {} -> {}",
+                s.written.rows, s.feature_rows, s.classifier, s.model_url, output
+            );
+            Ok(())
+        }
         Command::Inspect {
             location,
             table,
@@ -429,6 +479,44 @@ fn print_summary(s: &RunSummary) {
     }
     let stages: Vec<String> = s.stages.iter().map(|(k, v)| format!("{k}={v}")).collect();
     println!("users by stage: {}", stages.join(", "));
+    if let Some(seg) = m.models.get("segmentation") {
+        let clusters: Vec<String> = seg["clusters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| {
+                format!(
+                    "{} \"{}\" {}",
+                    c["cluster"],
+                    c["name"].as_str().unwrap_or(""),
+                    c["users"]
+                )
+            })
+            .collect();
+        println!("clusters (k = {}): {}", seg["k"], clusters.join(", "));
+    }
+    if let Some(churn) = m.models.get("churn") {
+        let selected = churn["selected"].as_str().unwrap_or("?");
+        let test = churn["evaluations"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|e| e["model"] == selected && e["split"] == "test")
+            .map(|e| &e["metrics"]);
+        if let Some(t) = test {
+            let f = |k: &str| t[k].as_f64().map_or("-".to_string(), |v| format!("{v:.3}"));
+            println!(
+                "churn: {selected} model; on the test date ROC-AUC {}, PR-AUC {}, top-decile lift {} (base rate {})",
+                f("roc_auc"),
+                f("pr_auc"),
+                f("top_decile_lift"),
+                f("base_rate")
+            );
+        }
+        if let Some(reason) = churn["reason"].as_str() {
+            println!("churn scores NOT published: {reason}");
+        }
+    }
     println!("outputs (stable copies for importers; the manifest lists the committed ones):");
     for (name, t) in &m.outputs {
         println!("  {name:<18} {:>9} rows  {}", t.rows, t.published_url);

@@ -14,7 +14,7 @@
 //! | `<type>_<A>d` | Int64 | events of that type in `[T − A, T)`, for each listed type |
 //! | `active_days_<A>d` | Int64 | distinct UTC dates with an event in `[T − A, T)` |
 //! | `purchases_total` | Int64 | purchase-type events before `T` |
-//! | `revenue_total` | Float64 | sum of purchase `amount` before `T` (0 without purchases) |
+//! | `revenue_total` | Float64 | sum of purchase `amount` before `T` (0 without purchases), summed exactly (amounts to 9 decimals) |
 //! | `revenue_<L>d` | Float64 | sum of purchase `amount` in `[T − L, T)` |
 //! | `avg_order_value` | Float64 | `revenue_total / purchases_total`; null without purchases |
 //! | `last_purchase_at` | Timestamp(µs, UTC) | last purchase before `T`; null without purchases |
@@ -29,6 +29,15 @@ use crate::input::{ident, lit};
 use crate::quality::in_list;
 
 const DAY_US: i64 = 86_400_000_000;
+
+/// The sum of `amount` over the rows where `condition` holds, 0 when there are none. Summed as
+/// a decimal (exact, so the result does not depend on the order in which DataFusion meets the
+/// rows, which follows the input files' layout), then returned as a float.
+fn exact_sum(condition: &str) -> String {
+    format!(
+        "coalesce(CAST(sum(CASE WHEN {condition} THEN CAST(amount AS DECIMAL(38, 9)) END) AS DOUBLE), 0.0)"
+    )
+}
 
 /// The SELECT that computes `user_features` from `events_clean` as of `cutoff`.
 pub fn user_features_sql(
@@ -64,10 +73,10 @@ pub fn user_features_sql(
     }
     agg.extend([
         "sum(CASE WHEN is_purchase THEN 1 ELSE 0 END) AS purchases_total".to_string(),
-        "coalesce(sum(CASE WHEN is_purchase THEN amount END), 0.0) AS revenue_total".to_string(),
+        format!("{} AS revenue_total", exact_sum("is_purchase")),
         format!(
-            "coalesce(sum(CASE WHEN is_purchase AND ts >= {} THEN amount END), 0.0) AS revenue_{l}d",
-            since(l)
+            "{} AS revenue_{l}d",
+            exact_sum(&format!("is_purchase AND ts >= {}", since(l)))
         ),
         "max(CASE WHEN is_purchase THEN event_time END) AS last_purchase_at".to_string(),
         "max(CASE WHEN is_purchase THEN ts END) AS last_purchase_ts".to_string(),

@@ -443,14 +443,22 @@ impl GbdtParams {
                 vf.par_iter_mut()
                     .enumerate()
                     .for_each(|(i, v)| *v += tree.leaf_value(vx.row(i)));
-                let (loss, total) = (0..vx.rows)
-                    .into_par_iter()
-                    .map(|i| {
-                        let wi = vw.map_or(1.0, |w| w[i]);
-                        let p = sigmoid(vf[i]).clamp(1e-15, 1.0 - 1e-15);
-                        (wi * if vy[i] { -p.ln() } else { -(1.0 - p).ln() }, wi)
-                    })
-                    .reduce(|| (0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1));
+                let (loss, total) = crate::fold_chunks(
+                    vx.rows,
+                    8192,
+                    |rows| {
+                        rows.fold((0.0, 0.0), |(l, t), i| {
+                            let wi = vw.map_or(1.0, |w| w[i]);
+                            let p = sigmoid(vf[i]).clamp(1e-15, 1.0 - 1e-15);
+                            (
+                                l + wi * if vy[i] { -p.ln() } else { -(1.0 - p).ln() },
+                                t + wi,
+                            )
+                        })
+                    },
+                    |a, b| (a.0 + b.0, a.1 + b.1),
+                )
+                .unwrap_or((0.0, 0.0));
                 let loss = loss / total.max(f64::MIN_POSITIVE);
                 validation_loss.push(loss);
                 if loss < best.0 - 1e-12 {

@@ -101,13 +101,15 @@ fn plus_plus(x: &Matrix, k: usize, rng: &mut ChaCha8Rng) -> Matrix {
 /// Per-cluster sums and counts of the rows assigned to each centroid, and the inertia.
 fn assign(x: &Matrix, centroids: &Matrix) -> (Vec<f64>, Vec<usize>, f64) {
     let (k, d) = (centroids.rows, x.cols);
-    x.data
-        .par_chunks(CHUNK * d.max(1))
-        .map(|chunk| {
+    crate::fold_chunks(
+        x.rows,
+        CHUNK,
+        |rows| {
             let mut sums = vec![0.0; k * d];
             let mut counts = vec![0usize; k];
             let mut inertia = 0.0;
-            for row in chunk.chunks(d.max(1)) {
+            for i in rows {
+                let row = x.row(i);
                 let (c, dist) = nearest(centroids, row);
                 counts[c] += 1;
                 inertia += dist;
@@ -116,16 +118,15 @@ fn assign(x: &Matrix, centroids: &Matrix) -> (Vec<f64>, Vec<usize>, f64) {
                 }
             }
             (sums, counts, inertia)
-        })
-        .reduce(
-            || (vec![0.0; k * d], vec![0; k], 0.0),
-            |mut a, b| {
-                a.0.iter_mut().zip(&b.0).for_each(|(x, y)| *x += y);
-                a.1.iter_mut().zip(&b.1).for_each(|(x, y)| *x += y);
-                a.2 += b.2;
-                a
-            },
-        )
+        },
+        |mut a, b| {
+            a.0.iter_mut().zip(&b.0).for_each(|(x, y)| *x += y);
+            a.1.iter_mut().zip(&b.1).for_each(|(x, y)| *x += y);
+            a.2 += b.2;
+            a
+        },
+    )
+    .unwrap_or_else(|| (vec![0.0; k * d], vec![0; k], 0.0))
 }
 
 impl KMeansParams {
@@ -197,7 +198,14 @@ impl KMeansParams {
                     .map(|i| (nearest(&next, x.row(i)).1, i))
                     .reduce(
                         || (f64::NEG_INFINITY, 0),
-                        |a, b| if b.0 > a.0 { b } else { a },
+                        // The farthest row; the first one on a tie, whatever the scheduling.
+                        |a, b| {
+                            if b.0 > a.0 || (b.0 == a.0 && b.1 < a.1) {
+                                b
+                            } else {
+                                a
+                            }
+                        },
                     )
                     .1;
                 next.data[c * d..(c + 1) * d].copy_from_slice(x.row(far));

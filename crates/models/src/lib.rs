@@ -1,6 +1,6 @@
 //! Models on the per-user feature matrix: K-means segments ([`kmeans`]), churn classifiers
 //! ([`logistic`], [`gbdt`]), probability calibration ([`calibrate`]), evaluation metrics
-//! ([`metrics`]) and the saved churn model ([`ChurnModel`]).
+//! ([`metrics`]) and the saved models ([`ChurnModel`], [`SegmentModel`]).
 //!
 //! Everything works on a dense row-major [`Matrix`] of `f64` with `NaN` for a missing value,
 //! gathered on one machine: one row per user is small next to the events the features came
@@ -16,8 +16,8 @@
 //! assert_ne!(labels[0], labels[2]);
 //! ```
 
+mod artifacts;
 pub mod calibrate;
-mod churn;
 mod error;
 pub mod gbdt;
 pub mod kmeans;
@@ -27,9 +27,29 @@ pub mod metrics;
 pub mod profile;
 pub mod scale;
 
-pub use churn::{ChurnModel, Classifier, FORMAT_VERSION};
+pub use artifacts::{ChurnModel, Classifier, FORMAT_VERSION, SegmentModel};
 pub use error::{ModelError, Result};
 pub use matrix::Matrix;
+
+/// A parallel reduction whose result does not depend on thread scheduling: `0..n` is cut into
+/// fixed chunks, each chunk is reduced by `f` in parallel, and the partial results are combined
+/// in chunk order. (Rayon's own `reduce` combines in an order that depends on work stealing,
+/// which changes the rounding of float sums from run to run: the same data must give the same
+/// model, byte for byte.)
+pub(crate) fn fold_chunks<T: Send>(
+    n: usize,
+    chunk: usize,
+    f: impl Fn(std::ops::Range<usize>) -> T + Sync + Send,
+    combine: impl FnMut(T, T) -> T,
+) -> Option<T> {
+    use rayon::prelude::*;
+    let chunk = chunk.max(1);
+    let parts: Vec<T> = (0..n.div_ceil(chunk))
+        .into_par_iter()
+        .map(|c| f(c * chunk..((c + 1) * chunk).min(n)))
+        .collect();
+    parts.into_iter().reduce(combine)
+}
 
 /// A binary classifier's score of one row of features.
 pub trait Scorer: Sync {

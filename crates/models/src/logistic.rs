@@ -6,7 +6,6 @@
 //! This is scikit-learn's `LogisticRegression(C = 1 / (λ·W))` with the same sample weights.
 
 use lifecycle_optim::{Lbfgs, minimize};
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::{Matrix, ModelError, Result, Scorer};
@@ -119,12 +118,12 @@ impl LogisticParams {
         let l2 = self.l2;
         let objective = |p: &[f64]| {
             let (b, beta) = (p[0], &p[1..]);
-            let (loss, mut grad) = (0..x.rows)
-                .into_par_iter()
-                .with_min_len(CHUNK)
-                .fold(
-                    || (0.0, vec![0.0; d + 1]),
-                    |(mut loss, mut g), i| {
+            let (loss, mut grad) = crate::fold_chunks(
+                x.rows,
+                CHUNK,
+                |rows| {
+                    let (mut loss, mut g) = (0.0, vec![0.0; d + 1]);
+                    for i in rows {
                         let row = x.row(i);
                         let z = b + row.iter().zip(beta).map(|(a, c)| a * c).sum::<f64>();
                         let wi = w.map_or(1.0, |w| w[i]);
@@ -134,17 +133,16 @@ impl LogisticParams {
                         for (gj, a) in g[1..].iter_mut().zip(row) {
                             *gj += r * a;
                         }
-                        (loss, g)
-                    },
-                )
-                .reduce(
-                    || (0.0, vec![0.0; d + 1]),
-                    |mut a, b| {
-                        a.0 += b.0;
-                        a.1.iter_mut().zip(&b.1).for_each(|(x, y)| *x += y);
-                        a
-                    },
-                );
+                    }
+                    (loss, g)
+                },
+                |mut a, b| {
+                    a.0 += b.0;
+                    a.1.iter_mut().zip(&b.1).for_each(|(x, y)| *x += y);
+                    a
+                },
+            )
+            .expect("training has rows");
             let mut value = loss / total_w;
             grad.iter_mut().for_each(|g| *g /= total_w);
             for (j, c) in beta.iter().enumerate() {

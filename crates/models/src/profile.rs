@@ -53,11 +53,14 @@ pub fn cluster_names(features: &[String], centroids: &crate::Matrix) -> Vec<Stri
                 .filter(|(_, z)| z.abs() >= 0.5)
                 .collect();
             strongest.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()).then(a.0.cmp(&b.0)));
-            let words: Vec<String> = strongest
-                .iter()
-                .take(2)
-                .map(|(j, z)| describe(&features[*j], *z))
-                .collect();
+            // Two features may give the same word (events and active days): keep distinct words.
+            let mut words: Vec<String> = vec![];
+            for (j, z) in &strongest {
+                let w = describe(&features[*j], *z);
+                if words.len() < 2 && !words.contains(&w) {
+                    words.push(w);
+                }
+            }
             if words.is_empty() {
                 "typical users".to_string()
             } else {

@@ -5,8 +5,12 @@
 //! tables (see `lifecycle_storage::Publisher` for the protocol) or publishes nothing, leaving the
 //! previous outputs as they were.
 
+mod churn_step;
+mod clusters_step;
 mod clv_step;
+mod frame;
 mod manifest;
+mod score;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -25,6 +29,7 @@ use lifecycle_spec::{DataError, SpecError, ValidJobSpec};
 use lifecycle_storage::{Location, Publisher, StorageError, Stores, WriteStats, committed_runs};
 
 pub use manifest::{Manifest, OutputTable, RowCounts, StepTiming};
+pub use score::{ScoreSummary, score_saved_model};
 
 /// The tables a run publishes, in the order they are written.
 pub const TABLES: [&str; 5] = [
@@ -62,6 +67,13 @@ pub enum RunError {
         model: &'static str,
         #[source]
         source: lifecycle_clv::ClvError,
+    },
+    /// A segmentation or churn model could not be trained or applied; the run publishes nothing.
+    #[error("{model}: {source}")]
+    Fit {
+        model: &'static str,
+        #[source]
+        source: lifecycle_models::ModelError,
     },
 }
 
@@ -333,20 +345,52 @@ async fn run_steps(
 
     // 4. Models.
     let mut models = BTreeMap::new();
-    let mut clv_written = None;
+    let mut written_models: Vec<(&'static str, WriteStats)> = vec![];
     if spec.clv.enabled {
         let t = Instant::now();
         let (batch, report) = clv_step::customer_value(&ctx, spec, cutoff).await?;
-        let schema = batch.schema();
-        let stats = lifecycle_storage::write_parquet(
-            &publisher.staging_file("customer_value"),
-            schema,
-            futures::stream::iter(vec![Ok(batch)]),
-        )
-        .await?;
+        let stats = write_batch(publisher, "customer_value", batch).await?;
         models.insert("clv".to_string(), report);
         steps.done("clv", t, Some(stats.rows));
-        clv_written = Some(stats);
+        written_models.push(("customer_value", stats));
+    }
+    if spec.segmentation.enabled {
+        let t = Instant::now();
+        let before = previous_segmentation(opts, publisher.output(), previous).await;
+        let c = clusters_step::clusters(&ctx, spec, before).await?;
+        let stats = write_batch(publisher, "user_clusters", c.assignments).await?;
+        let rows = stats.rows;
+        written_models.push(("user_clusters", stats));
+        let stats = write_batch(publisher, "cluster_profiles", c.profiles).await?;
+        written_models.push(("cluster_profiles", stats));
+        let mut report = c.report;
+        report["artifact"] = save_artifact(publisher, "segmentation", c.model.to_json()).await?;
+        models.insert("segmentation".to_string(), report);
+        steps.done("segmentation", t, Some(rows));
+    }
+    if spec.churn.enabled {
+        let t = Instant::now();
+        let c = churn_step::churn(&ctx, spec, cutoff).await?;
+        let mut rows = None;
+        if let Some(scores) = c.scores {
+            let stats = write_batch(publisher, "churn_scores", scores).await?;
+            rows = Some(stats.rows);
+            written_models.push(("churn_scores", stats));
+        }
+        written_models.push((
+            "model_metrics",
+            write_batch(publisher, "model_metrics", c.metrics).await?,
+        ));
+        if let Some(training) = c.training {
+            written_models.push((
+                "churn_training",
+                write_batch(publisher, "churn_training", training).await?,
+            ));
+        }
+        let mut report = c.report;
+        report["artifact"] = save_artifact(publisher, "churn", c.model.to_json()).await?;
+        models.insert("churn".to_string(), report);
+        steps.done("churn", t, rows);
     }
 
     let stages = stage_counts(&ctx).await?;
@@ -359,9 +403,7 @@ async fn run_steps(
         ("user_segments", segments),
         ("stage_transitions", transitions),
     ];
-    if let Some(stats) = clv_written {
-        written.push(("customer_value", stats));
-    }
+    written.extend(written_models);
     let manifest = Manifest {
         version: env!("CARGO_PKG_VERSION").to_string(),
         job: spec.name.clone(),
@@ -476,6 +518,56 @@ pub async fn validate_job(spec: &ValidJobSpec, opts: &RunOptions) -> Result<Vec<
         .await
         .map_err(RunError::engine("plan user_segments"))?;
     Ok(inputs)
+}
+
+/// Writes one in-memory table to its staging file.
+async fn write_batch(publisher: &Publisher, table: &str, batch: RecordBatch) -> Result<WriteStats> {
+    let schema = batch.schema();
+    Ok(lifecycle_storage::write_parquet(
+        &publisher.staging_file(table),
+        schema,
+        futures::stream::iter(vec![Ok(batch)]),
+    )
+    .await?)
+}
+
+/// Saves a model artifact in the run's folder; returns its URL for the manifest.
+async fn save_artifact(
+    publisher: &Publisher,
+    name: &str,
+    json: Vec<u8>,
+) -> Result<serde_json::Value> {
+    let loc = publisher.artifact_file(name);
+    loc.put_bytes(json).await?;
+    Ok(loc.url().to_string().into())
+}
+
+/// The previous committed run's segmentation, if it saved one that this build can read. A
+/// missing or unreadable one only means today's cluster numbers start afresh (logged).
+async fn previous_segmentation(
+    opts: &RunOptions,
+    output: &Location,
+    previous: Option<NaiveDate>,
+) -> Option<lifecycle_models::SegmentModel> {
+    let date = previous?;
+    let load = async {
+        let manifest = lifecycle_storage::read_manifest(output, date).await?;
+        let Some(url) = manifest["models"]["segmentation"]["artifact"].as_str() else {
+            return Ok(None);
+        };
+        let url = url::Url::parse(url).map_err(|e| format!("artifact URL {url}: {e}"))?;
+        let bytes = opts.stores.open(&url)?.get_bytes().await?;
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(Some(
+            lifecycle_models::SegmentModel::from_json(&bytes)?,
+        ))
+    };
+    match load.await {
+        Ok(model) => model,
+        Err(e) => {
+            tracing::warn!(error = %e, %date, "could not read the previous segmentation; cluster numbers start afresh");
+            None
+        }
+    }
 }
 
 fn register_store(ctx: &SessionContext, loc: &Location) {

@@ -25,10 +25,14 @@
 //! The full list of settings and their defaults is in `docs/job-spec.md`.
 
 mod error;
+mod models;
 mod raw;
 mod valid;
 
 pub use error::{DataError, Result, SpecError};
+pub use models::{
+    ChurnActivity, ChurnModelKind, ChurnSettings, ClassWeight, GbdtSettings, SegmentationSettings,
+};
 pub use raw::{
     ClvSettings, ColumnMap, CsvOptions, EventTypes, FeatureSettings, InputFormat, JobSection,
     JobSpec, QualitySettings, SourceSpec, StageRule, StageSettings, StorageSettings, TextOptions,

@@ -30,6 +30,10 @@ pub struct JobSpec {
     pub storage: StorageSettings,
     #[serde(default)]
     pub clv: ClvSettings,
+    #[serde(default)]
+    pub segmentation: crate::SegmentationSettings,
+    #[serde(default)]
+    pub churn: crate::ChurnSettings,
     /// The folder relative paths resolve against (the spec file's folder); not part of the TOML.
     #[serde(skip)]
     pub base_dir: PathBuf,

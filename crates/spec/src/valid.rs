@@ -126,6 +126,8 @@ pub struct ValidJobSpec {
     pub stages: ValidStages,
     pub storage: StorageSettings,
     pub clv: ClvSettings,
+    pub segmentation: crate::SegmentationSettings,
+    pub churn: crate::ChurnSettings,
     /// The spec as written, for the run manifest.
     pub source: JobSpec,
 }
@@ -209,6 +211,8 @@ impl JobSpec {
             ));
         }
         validate_clv(&self.clv)?;
+        crate::models::validate_segmentation(&self.segmentation)?;
+        crate::models::validate_churn(&self.churn)?;
         let features = validate_features(&self)?;
         let stages = validate_stages(&self)?;
 
@@ -228,6 +232,8 @@ impl JobSpec {
             stages,
             storage: self.storage.clone(),
             clv: self.clv.clone(),
+            segmentation: self.segmentation.clone(),
+            churn: self.churn.clone(),
             source: self,
         })
     }

@@ -104,6 +104,13 @@ impl Publisher {
             .join(&format!("{RUNS}/{}/{table}/{PART}", self.run_id))
     }
 
+    /// Where this run saves the model artifact `name` (`_runs/<run_id>/models/<name>.json`);
+    /// the manifest's `models` entry names it.
+    pub fn artifact_file(&self, name: &str) -> Location {
+        self.output
+            .join(&format!("{RUNS}/{}/models/{name}.json", self.run_id))
+    }
+
     /// Where the stable copy of `table` goes for this run's date.
     pub fn published_file(&self, table: &str) -> Location {
         table_partition(&self.output, table, self.run_date).join(PART)

@@ -2,6 +2,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::calibrate::Platt;
 use crate::gbdt::Gbdt;
+use crate::kmeans::{KChoice, KMeans};
 use crate::logistic::Logistic;
 use crate::scale::Scaler;
 use crate::{Matrix, ModelError, Result, Scorer};
@@ -140,22 +141,117 @@ impl ChurnModel {
         serde_json::to_vec_pretty(self).expect("a model serialises")
     }
 
-    /// Reads an artifact, refusing another format version.
+    /// Reads an artifact, refusing another format version or kind.
     pub fn from_json(bytes: &[u8]) -> Result<ChurnModel> {
-        let v: serde_json::Value =
-            serde_json::from_slice(bytes).map_err(|e| ModelError::Artifact {
-                reason: format!("not JSON: {e}"),
-            })?;
-        let version = v["format_version"].as_u64();
-        if version != Some(FORMAT_VERSION as u64) {
-            return Err(ModelError::Artifact {
-                reason: format!(
-                    "format_version {version:?}; this build reads version {FORMAT_VERSION}"
-                ),
-            });
+        read_versioned(bytes, "classifier")
+    }
+}
+
+/// A saved segmentation: the features, their scaling, the centroids (in scaled units) and the
+/// clusters' names; the next run matches its clusters to these.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SegmentModel {
+    pub format_version: u32,
+    pub trained_by: String,
+    pub feature_names: Vec<String>,
+    pub scaler: Scaler,
+    pub kmeans: KMeans,
+    pub names: Vec<String>,
+    /// The silhouette of each `k` tried, when `k` was chosen.
+    pub choice: Option<KChoice>,
+}
+
+impl SegmentModel {
+    /// The centroids in raw feature units.
+    pub fn raw_centroids(&self) -> Matrix {
+        self.scaler.invert(&self.kmeans.centroids)
+    }
+
+    /// The artifact as JSON.
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec_pretty(self).expect("a model serialises")
+    }
+
+    /// Reads an artifact, refusing another format version or kind.
+    pub fn from_json(bytes: &[u8]) -> Result<SegmentModel> {
+        read_versioned(bytes, "kmeans")
+    }
+}
+
+/// Parses a JSON artifact that must have `format_version == FORMAT_VERSION` and the key `key`.
+fn read_versioned<T: serde::de::DeserializeOwned>(bytes: &[u8], key: &str) -> Result<T> {
+    let v: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| ModelError::Artifact {
+        reason: format!("not JSON: {e}"),
+    })?;
+    let version = v["format_version"].as_u64();
+    if version != Some(FORMAT_VERSION as u64) {
+        return Err(ModelError::Artifact {
+            reason: format!(
+                "format_version {version:?}; this build reads version {FORMAT_VERSION}"
+            ),
+        });
+    }
+    if v.get(key).is_none() {
+        return Err(ModelError::Artifact {
+            reason: format!("no `{key}`: not this kind of model"),
+        });
+    }
+    serde_json::from_value(v).map_err(|e| ModelError::Artifact {
+        reason: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::logistic::LogisticParams;
+
+    #[test]
+    fn a_saved_model_scores_the_same_and_refuses_other_versions() {
+        let x = Matrix::from_rows(&[
+            vec![1.0, 5.0],
+            vec![2.0, 3.0],
+            vec![3.0, 4.0],
+            vec![4.0, 1.0],
+        ])
+        .unwrap();
+        let y = [false, true, false, true];
+        let names = vec!["a".to_string(), "b".to_string()];
+        let scaler = Scaler::fit(&x, &names).unwrap();
+        let lr = LogisticParams {
+            l2: 0.1,
+            ..Default::default()
         }
-        serde_json::from_value(v).map_err(|e| ModelError::Artifact {
-            reason: e.to_string(),
-        })
+        .fit(&scaler.transform(&x).unwrap(), &y, None)
+        .unwrap();
+        let model = ChurnModel {
+            format_version: FORMAT_VERSION,
+            trained_by: "test".into(),
+            feature_names: names,
+            scaler,
+            classifier: Classifier::Logistic(lr),
+            calibration: Platt { a: 0.5, b: -0.1 },
+            training: serde_json::json!({}),
+        };
+        let bytes = model.to_json();
+        let back = ChurnModel::from_json(&bytes).unwrap();
+        assert_eq!(
+            back.predict_proba(&x).unwrap(),
+            model.predict_proba(&x).unwrap()
+        );
+        let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        v["format_version"] = 99.into();
+        let e = ChurnModel::from_json(&serde_json::to_vec(&v).unwrap()).unwrap_err();
+        assert!(e.to_string().contains("format_version Some(99)"), "{e}");
+        let e = SegmentModel::from_json(&bytes).unwrap_err();
+        assert!(e.to_string().contains("not this kind"), "{e}");
+        assert_eq!(
+            model
+                .column_positions(&["b".into(), "a".into(), "c".into()])
+                .unwrap(),
+            vec![1, 0]
+        );
+        let e = model.column_positions(&["a".into()]).unwrap_err();
+        assert!(e.to_string().contains("`b`"), "{e}");
     }
 }

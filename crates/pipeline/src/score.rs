@@ -1,0 +1,129 @@
+//! Applying a saved churn model without retraining (`lifecycle score`): read a model artifact
+//! (or find the latest one under an output location), score a `user_features` table, and write
+//! `churn_scores`.
+
+use datafusion::prelude::ParquetReadOptions;
+use lifecycle_models::{ChurnModel, ModelError};
+use lifecycle_storage::{Location, StorageError, WriteStats};
+
+use crate::frame::from_batches;
+use crate::{Result, RunError};
+
+/// What [`score_saved_model`] did.
+#[derive(Debug, Clone)]
+pub struct ScoreSummary {
+    /// The artifact used.
+    pub model_url: String,
+    pub classifier: &'static str,
+    /// Rows of the feature table and rows scored (the model's population).
+    pub feature_rows: usize,
+    pub written: WriteStats,
+}
+
+fn artifact_error(reason: String) -> RunError {
+    RunError::Fit {
+        model: "saved churn model",
+        source: ModelError::Artifact { reason },
+    }
+}
+
+/// The artifact at `model`: a `.json` file, or else an output location whose latest committed
+/// run saved a churn model.
+async fn find_artifact(
+    model: &Location,
+    open: &dyn Fn(&str) -> Result<Location>,
+) -> Result<Location> {
+    if model.url().path().ends_with(".json") {
+        return Ok(model.clone());
+    }
+    let dates = lifecycle_storage::committed_runs(model).await?;
+    let Some(date) = dates.last() else {
+        return Err(artifact_error(format!(
+            "{} is neither a .json model nor an output location with a committed run",
+            model.url()
+        )));
+    };
+    let manifest = lifecycle_storage::read_manifest(model, *date).await?;
+    let url = manifest["models"]["churn"]["artifact"]
+        .as_str()
+        .ok_or_else(|| {
+            artifact_error(format!(
+                "the run of {date} under {} trained no churn model",
+                model.url()
+            ))
+        })?;
+    open(url)
+}
+
+/// Scores the users in the `user_features` Parquet at `features` with the saved model at
+/// `model`, and writes `churn_scores` to the file `output`. The population is the model's:
+/// with activity-based churn, users whose `recency_days` is within the model's active window;
+/// with explicit churn events, every row.
+pub async fn score_saved_model(
+    model: &Location,
+    features: &Location,
+    output: &Location,
+    open: &dyn Fn(&str) -> Result<Location>,
+) -> Result<ScoreSummary> {
+    let artifact = find_artifact(model, open).await?;
+    let bytes = artifact.get_bytes().await?;
+    let churn = ChurnModel::from_json(&bytes).map_err(|source| RunError::Fit {
+        model: "saved churn model",
+        source,
+    })?;
+    let ctx = lifecycle_features::new_session();
+    ctx.register_object_store(&features.store_url(), features.store().clone());
+    let step = "read user_features";
+    let df = ctx
+        .read_parquet(features.url().to_string(), ParquetReadOptions::default())
+        .await
+        .map_err(RunError::engine(step))?;
+    let columns: Vec<String> = df
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    churn
+        .column_positions(&columns)
+        .map_err(|source| RunError::Fit {
+            model: "saved churn model",
+            source,
+        })?;
+    let batches = df.collect().await.map_err(RunError::engine(step))?;
+    let mut frame = from_batches(&batches, &churn.feature_names, None, step)?;
+    let feature_rows = frame.ids.len();
+    let explicit = churn.training["population"]["churn_event_types"]
+        .as_array()
+        .is_some_and(|a| !a.is_empty());
+    let window = churn.training["population"]["active_window_days"].as_f64();
+    if let (false, Some(window), Some(r)) = (
+        explicit,
+        window,
+        churn.feature_names.iter().position(|f| f == "recency_days"),
+    ) {
+        let keep: Vec<usize> = (0..frame.ids.len())
+            .filter(|i| frame.x.row(*i)[r] <= window)
+            .collect();
+        frame.ids = keep.iter().map(|i| frame.ids[*i].clone()).collect();
+        frame.x = frame.x.select_rows(&keep);
+    }
+    let p = churn
+        .predict_proba(&frame.x)
+        .map_err(|source| RunError::Fit {
+            model: "saved churn model",
+            source,
+        })?;
+    let batch = crate::churn_step::scores_batch(&churn, &frame, &p);
+    let schema = batch.schema();
+    let written =
+        lifecycle_storage::write_parquet(output, schema, futures::stream::iter(vec![Ok(batch)]))
+            .await
+            .map_err(|e: StorageError| RunError::Storage(e))?;
+    Ok(ScoreSummary {
+        model_url: artifact.url().to_string(),
+        classifier: churn.classifier.name(),
+        feature_rows,
+        written,
+    })
+}
