@@ -49,7 +49,7 @@ async fn output_schemas_match_the_golden_file_for_any_input() {
     // Generated Parquet, whose columns are declared non-null...
     let dir = tempfile::tempdir().unwrap();
     let params = lifecycle_synth::GeneratorParams {
-        users: 300,
+        users: 600,
         days: 150,
         ..Default::default()
     };

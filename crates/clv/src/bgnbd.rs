@@ -7,7 +7,6 @@
 //! `A₁ = ln Γ(r+x) − ln Γ(r) + r ln α`, `A₂ = ln Γ(a+b) + ln Γ(b+x) − ln Γ(b) − ln Γ(a+b+x)`,
 //! `A₃ = −(r+x) ln(α+T)`, `A₄ = ln a − ln(b+x−1) − (r+x) ln(α+tₓ)`.
 
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::optimize::Lbfgs;
@@ -144,24 +143,37 @@ impl BgNbdParams {
                 theta[3].exp(),
             ];
             let table = x_table(p, &groups);
-            let (ll, grad) = groups
-                .par_iter()
-                .map(|(c, w)| {
-                    let xt = table[c.frequency as usize]
-                        .as_ref()
-                        .expect("every x is in the table");
-                    let (ll, g) = with_x_terms(p, c, xt);
-                    (w * ll, g.map(|v| w * v))
-                })
-                .reduce(
-                    || (0.0, [0.0; 4]),
-                    |(l1, g1), (l2, g2)| {
-                        (
-                            l1 + l2,
-                            [g1[0] + g2[0], g1[1] + g2[1], g1[2] + g2[2], g1[3] + g2[3]],
-                        )
-                    },
-                );
+            // Deterministic chunked sums: the same data gives the same fit, bit for bit.
+            let (ll, grad) = lifecycle_optim::fold_chunks(
+                groups.len(),
+                1024,
+                |range| {
+                    groups[range]
+                        .iter()
+                        .fold((0.0, [0.0; 4]), |(l, g), (c, w)| {
+                            let xt = table[c.frequency as usize]
+                                .as_ref()
+                                .expect("every x is in the table");
+                            let (ll, gi) = with_x_terms(p, c, xt);
+                            (
+                                l + w * ll,
+                                [
+                                    g[0] + w * gi[0],
+                                    g[1] + w * gi[1],
+                                    g[2] + w * gi[2],
+                                    g[3] + w * gi[3],
+                                ],
+                            )
+                        })
+                },
+                |(l1, g1), (l2, g2)| {
+                    (
+                        l1 + l2,
+                        [g1[0] + g2[0], g1[1] + g2[1], g1[2] + g2[2], g1[3] + g2[3]],
+                    )
+                },
+            )
+            .unwrap_or((0.0, [0.0; 4]));
             let value = -ll / n + self.penalty * p.iter().map(|v| v * v).sum::<f64>();
             // d/dθ = p · d/dp.
             let g = (0..4)
@@ -224,10 +236,19 @@ impl BgNbd {
 
     /// Total log-likelihood of `customers` under this model.
     pub fn log_likelihood(&self, customers: &[Rfm]) -> f64 {
-        compress(customers)
-            .par_iter()
-            .map(|(c, w)| w * log_likelihood_and_gradient(self.params(), c).0)
-            .sum()
+        let groups = compress(customers);
+        lifecycle_optim::fold_chunks(
+            groups.len(),
+            1024,
+            |range| {
+                groups[range]
+                    .iter()
+                    .map(|(c, w)| w * log_likelihood_and_gradient(self.params(), c).0)
+                    .sum::<f64>()
+            },
+            |a, b| a + b,
+        )
+        .unwrap_or(0.0)
     }
 
     /// `E[X(t)]`: expected purchases in a period of length `t` of a new customer.

@@ -3,7 +3,6 @@
 //! is fitted on repeat customers (`x > 0`) from their number of repeat transactions `x` and their
 //! mean repeat transaction value `z̄`.
 
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::optimize::Lbfgs;
@@ -102,20 +101,26 @@ impl GammaGammaParams {
             for (x, _) in &repeat {
                 table[*x as usize].get_or_insert_with(|| x_terms(p, *x));
             }
-            let (ll, g) = repeat
-                .par_iter()
-                .map(|(x, z)| {
-                    with_x_terms(
-                        p,
-                        *x,
-                        *z,
-                        table[*x as usize].expect("every x is in the table"),
-                    )
-                })
-                .reduce(
-                    || (0.0, [0.0; 3]),
-                    |(a, g), (b, h)| (a + b, [g[0] + h[0], g[1] + h[1], g[2] + h[2]]),
-                );
+            // Deterministic chunked sums: the same data gives the same fit, bit for bit.
+            let (ll, g) = lifecycle_optim::fold_chunks(
+                repeat.len(),
+                1024,
+                |range| {
+                    repeat[range]
+                        .iter()
+                        .fold((0.0, [0.0; 3]), |(a, g), (x, z)| {
+                            let (b, h) = with_x_terms(
+                                p,
+                                *x,
+                                *z,
+                                table[*x as usize].expect("every x is in the table"),
+                            );
+                            (a + b, [g[0] + h[0], g[1] + h[1], g[2] + h[2]])
+                        })
+                },
+                |(a, g), (b, h)| (a + b, [g[0] + h[0], g[1] + h[1], g[2] + h[2]]),
+            )
+            .unwrap_or((0.0, [0.0; 3]));
             let value = -ll / n + self.penalty * p.iter().map(|v| v * v).sum::<f64>();
             let grad = (0..3)
                 .map(|j| p[j] * (-g[j] / n + 2.0 * self.penalty * p[j]))

@@ -32,10 +32,12 @@ pub fn clv_summary_sql(
     // The period that holds the last instant before the cutoff.
     let end_period = (t - 1).div_euclid(period_us);
     let unit = unit_days / period_days as f64;
+    // Amounts are summed as decimals: exact, so the result does not depend on the input's file
+    // layout (see `user_features`).
     format!(
         "WITH periods AS (\
            SELECT user_id, CAST(floor(CAST(event_time AS BIGINT) / {period_us}.0) AS BIGINT) AS period, \
-                  sum(amount) AS value, min(event_time) AS first_at \
+                  sum(CAST(amount AS DECIMAL(38, 9))) AS value, min(event_time) AS first_at \
            FROM events_clean \
            WHERE event_type IN ({types}) AND CAST(event_time AS BIGINT) < {t} \
            GROUP BY user_id, CAST(floor(CAST(event_time AS BIGINT) / {period_us}.0) AS BIGINT)), \
@@ -44,7 +46,7 @@ pub fn clv_summary_sql(
                 CAST(count(*) - 1 AS DOUBLE) AS frequency, \
                 CAST(max(p.period) - f.first_period AS DOUBLE) / {unit} AS recency, \
                 CAST({end_period} - f.first_period AS DOUBLE) / {unit} AS t, \
-                sum(CASE WHEN p.period > f.first_period THEN p.value END) \
+                CAST(sum(CASE WHEN p.period > f.first_period THEN p.value END) AS DOUBLE) \
                   / CAST(nullif(count(*) - 1, 0) AS DOUBLE) AS monetary, \
                 min(p.first_at) AS first_purchase_at \
          FROM periods p JOIN firsts f ON p.user_id = f.user_id \

@@ -188,18 +188,30 @@ struct Histogram {
 }
 
 impl Histogram {
-    fn build(bins: &[Vec<u8>], g: &[f64], h: &[f64], rows: &[u32]) -> Histogram {
+    /// The histogram of `rows`, or of every row when `rows` is `None` (the root: a straight
+    /// pass over each column, no indirection).
+    fn build(bins: &[Vec<u8>], gh: &[[f64; 2]], rows: Option<&[u32]>) -> Histogram {
         let per = 256;
+        // The node's gradients gathered once into row order, so that the pass over each
+        // feature reads them sequentially (only the bin is an indirect load).
+        let ordered: Option<Vec<[f64; 2]>> =
+            rows.map(|rows| rows.iter().map(|&r| gh[r as usize]).collect());
         let parts: Vec<Vec<[f64; 3]>> = bins
             .par_iter()
             .map(|col| {
                 let mut hist = vec![[0.0; 3]; per];
-                for &r in rows {
-                    let r = r as usize;
-                    let cell = &mut hist[col[r] as usize];
-                    cell[0] += g[r];
-                    cell[1] += h[r];
+                let mut add = |b: u8, [g, h]: [f64; 2]| {
+                    let cell = &mut hist[b as usize];
+                    cell[0] += g;
+                    cell[1] += h;
                     cell[2] += 1.0;
+                };
+                match (rows, &ordered) {
+                    (Some(rows), Some(ordered)) => rows
+                        .iter()
+                        .zip(ordered)
+                        .for_each(|(&r, v)| add(col[r as usize], *v)),
+                    _ => col.iter().zip(gh).for_each(|(b, v)| add(*b, *v)),
                 }
                 hist
             })
@@ -208,6 +220,13 @@ impl Histogram {
             bins: per,
             data: parts.concat(),
         }
+    }
+
+    /// Sums of gradients and hessians over the node (any feature's bins add up to them).
+    fn totals(&self) -> (f64, f64) {
+        self.feature(0)
+            .iter()
+            .fold((0.0, 0.0), |(g, h), c| (g + c[0], h + c[1]))
     }
 
     fn minus(&self, other: &Histogram) -> Histogram {
@@ -241,7 +260,8 @@ pub type Labelled<'a> = (&'a Matrix, &'a [bool], Option<&'a [f64]>);
 struct Pending {
     node: usize,
     rows: Vec<u32>,
-    hist: Histogram,
+    /// `None` when the node cannot split (at the maximum depth or too few rows).
+    hist: Option<Histogram>,
     depth: usize,
 }
 
@@ -321,16 +341,9 @@ impl GbdtParams {
     }
 
     /// Grows one tree; returns it and the value of each row's leaf.
-    fn grow(
-        &self,
-        binner: &Binner,
-        bins: &[Vec<u8>],
-        g: &[f64],
-        h: &[f64],
-        out: &mut [f64],
-    ) -> Tree {
-        let rows: Vec<u32> = (0..g.len() as u32).collect();
-        let hist = Histogram::build(bins, g, h, &rows);
+    fn grow(&self, binner: &Binner, bins: &[Vec<u8>], gh: &[[f64; 2]], out: &mut [f64]) -> Tree {
+        let rows: Vec<u32> = (0..gh.len() as u32).collect();
+        let hist = Some(Histogram::build(bins, gh, None));
         let mut nodes = vec![Node::Leaf { value: 0.0 }];
         let mut stack = vec![Pending {
             node: 0,
@@ -339,13 +352,18 @@ impl GbdtParams {
             depth: 0,
         }];
         while let Some(p) = stack.pop() {
-            let (gs, hs) = p.rows.iter().fold((0.0, 0.0), |(a, b), r| {
-                (a + g[*r as usize], b + h[*r as usize])
-            });
+            let (gs, hs) = match &p.hist {
+                Some(hist) => hist.totals(),
+                None => p.rows.iter().fold((0.0, 0.0), |(a, b), r| {
+                    let [g, h] = gh[*r as usize];
+                    (a + g, b + h)
+                }),
+            };
             let value = self.leaf(gs, hs);
-            let split = (p.depth < self.max_depth && p.rows.len() >= 2 * self.min_samples_leaf)
-                .then(|| self.best_split(&p.hist, bins.len()))
-                .flatten();
+            let split = p
+                .hist
+                .as_ref()
+                .and_then(|hist| self.best_split(hist, bins.len()));
             let Some(s) = split else {
                 nodes[p.node] = Node::Leaf { value };
                 for r in &p.rows {
@@ -374,8 +392,18 @@ impl GbdtParams {
             } else {
                 ((right, r_rows), (left, l_rows))
             };
-            let small_hist = Histogram::build(bins, g, h, &small.1);
-            let large_hist = p.hist.minus(&small_hist);
+            // Children that cannot split need no histogram: the deepest level is never built.
+            let can_split = |rows: &[u32]| {
+                p.depth + 1 < self.max_depth && rows.len() >= 2 * self.min_samples_leaf
+            };
+            let (small_hist, large_hist) = if can_split(&small.1) || can_split(&large.1) {
+                let parent = p.hist.as_ref().expect("a node that split has a histogram");
+                let small_hist = Histogram::build(bins, gh, Some(&small.1));
+                let large_hist = parent.minus(&small_hist);
+                (Some(small_hist), Some(large_hist))
+            } else {
+                (None, None)
+            };
             stack.push(Pending {
                 node: large.0,
                 rows: large.1,
@@ -421,23 +449,19 @@ impl GbdtParams {
         let bins = binner.bin(x);
         let n = x.rows;
         let mut f = vec![base_score; n];
-        let (mut g, mut h) = (vec![0.0; n], vec![0.0; n]);
+        let mut gh = vec![[0.0; 2]; n];
         let mut leaf = vec![0.0; n];
         let mut vf = validation.map(|(vx, _, _)| vec![base_score; vx.rows]);
         let mut trees = vec![];
         let mut validation_loss = vec![];
         let mut best = (f64::INFINITY, 0usize);
         for round in 0..self.max_trees {
-            g.par_iter_mut()
-                .zip(h.par_iter_mut())
-                .enumerate()
-                .for_each(|(i, (gi, hi))| {
-                    let p = sigmoid(f[i]);
-                    let wi = weight(i);
-                    *gi = wi * (p - y[i] as u8 as f64);
-                    *hi = wi * p * (1.0 - p);
-                });
-            let tree = self.grow(&binner, &bins, &g, &h, &mut leaf);
+            gh.par_iter_mut().enumerate().for_each(|(i, v)| {
+                let p = sigmoid(f[i]);
+                let wi = weight(i);
+                *v = [wi * (p - y[i] as u8 as f64), wi * p * (1.0 - p)];
+            });
+            let tree = self.grow(&binner, &bins, &gh, &mut leaf);
             f.par_iter_mut().zip(&leaf).for_each(|(fi, l)| *fi += l);
             if let (Some((vx, vy, vw)), Some(vf)) = (validation, vf.as_mut()) {
                 vf.par_iter_mut()

@@ -31,25 +31,7 @@ pub use artifacts::{ChurnModel, Classifier, FORMAT_VERSION, SegmentModel};
 pub use error::{ModelError, Result};
 pub use matrix::Matrix;
 
-/// A parallel reduction whose result does not depend on thread scheduling: `0..n` is cut into
-/// fixed chunks, each chunk is reduced by `f` in parallel, and the partial results are combined
-/// in chunk order. (Rayon's own `reduce` combines in an order that depends on work stealing,
-/// which changes the rounding of float sums from run to run: the same data must give the same
-/// model, byte for byte.)
-pub(crate) fn fold_chunks<T: Send>(
-    n: usize,
-    chunk: usize,
-    f: impl Fn(std::ops::Range<usize>) -> T + Sync + Send,
-    combine: impl FnMut(T, T) -> T,
-) -> Option<T> {
-    use rayon::prelude::*;
-    let chunk = chunk.max(1);
-    let parts: Vec<T> = (0..n.div_ceil(chunk))
-        .into_par_iter()
-        .map(|c| f(c * chunk..((c + 1) * chunk).min(n)))
-        .collect();
-    parts.into_iter().reduce(combine)
-}
+pub(crate) use lifecycle_optim::fold_chunks;
 
 /// A binary classifier's score of one row of features.
 pub trait Scorer: Sync {

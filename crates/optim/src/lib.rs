@@ -2,6 +2,28 @@
 //! model crates: enough for the few-parameter likelihoods of the CLV models and the penalised
 //! likelihood of logistic regression. Start from [`minimize`]. A non-finite objective counts as "too far"
 //! and shortens the step, so a model may return `inf` outside its valid region.
+//!
+//! Also [`fold_chunks`], the deterministic parallel reduction the likelihoods and gradients use.
+
+/// A parallel reduction whose result does not depend on thread scheduling: `0..n` is cut into
+/// fixed chunks, each chunk is reduced by `f` in parallel, and the partial results are combined
+/// in chunk order. (Rayon's own `reduce` combines in an order that depends on work stealing,
+/// which changes the rounding of float sums from run to run: the same data must give the same
+/// model, byte for byte.)
+pub fn fold_chunks<T: Send>(
+    n: usize,
+    chunk: usize,
+    f: impl Fn(std::ops::Range<usize>) -> T + Sync + Send,
+    combine: impl FnMut(T, T) -> T,
+) -> Option<T> {
+    use rayon::prelude::*;
+    let chunk = chunk.max(1);
+    let parts: Vec<T> = (0..n.div_ceil(chunk))
+        .into_par_iter()
+        .map(|c| f(c * chunk..((c + 1) * chunk).min(n)))
+        .collect();
+    parts.into_iter().reduce(combine)
+}
 
 /// Settings of [`minimize`].
 #[derive(Debug, Clone, Copy)]

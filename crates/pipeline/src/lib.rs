@@ -502,8 +502,19 @@ pub async fn validate_job(spec: &ValidJobSpec, opts: &RunOptions) -> Result<Vec<
         .sql(&sql)
         .await
         .map_err(RunError::engine("plan user_features"))?;
+    let schema = df.schema().as_arrow().clone();
     ctx.register_table("user_features", df.into_view())
         .map_err(RunError::engine("plan user_features"))?;
+    if spec.segmentation.enabled {
+        frame::check_columns(
+            &schema,
+            &spec.segmentation.features,
+            "segmentation.features",
+        )?;
+    }
+    if spec.churn.enabled {
+        frame::check_columns(&schema, &spec.churn.features, "churn.features")?;
+    }
     lifecycle_features::check_stage_rules(&ctx, &spec.stages.rules).await?;
     let prospects = spec
         .users
