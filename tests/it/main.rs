@@ -9,6 +9,7 @@ mod features;
 mod models;
 mod publish;
 mod quality;
+mod recommend;
 mod reruns;
 mod s3;
 mod schemas;

@@ -17,12 +17,14 @@ const TABLES: [&str; 4] = [
 ];
 /// The models' tables: their schemas do not depend on the input's types (they are built in
 /// memory), so they are pinned from the generated-data run only.
-const MODEL_TABLES: [&str; 5] = [
+const MODEL_TABLES: [&str; 7] = [
     "customer_value",
     "user_clusters",
     "cluster_profiles",
     "churn_scores",
     "model_metrics",
+    "recommendations",
+    "recommendation_metrics",
 ];
 const GOLDEN: &str = "tests/it/golden/output_schemas.txt";
 

@@ -11,6 +11,7 @@
 pub mod churn_labels;
 pub mod clv_summary;
 pub mod input;
+pub mod interactions;
 pub mod quality;
 pub mod segments;
 pub mod time_udf;

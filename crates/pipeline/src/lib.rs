@@ -10,6 +10,7 @@ mod clusters_step;
 mod clv_step;
 mod frame;
 mod manifest;
+mod recommend_step;
 mod score;
 
 use std::collections::BTreeMap;
@@ -67,6 +68,12 @@ pub enum RunError {
         model: &'static str,
         #[source]
         source: lifecycle_clv::ClvError,
+    },
+    /// The recommenders could not be fitted; the run publishes nothing.
+    #[error("recommendations: {source}")]
+    Recommend {
+        #[source]
+        source: lifecycle_recommend::RecommendError,
     },
     /// A segmentation or churn model could not be trained or applied; the run publishes nothing.
     #[error("{model}: {source}")]
@@ -391,6 +398,25 @@ async fn run_steps(
         report["artifact"] = save_artifact(publisher, "churn", c.model.to_json()).await?;
         models.insert("churn".to_string(), report);
         steps.done("churn", t, rows);
+    }
+    if spec.recommendations.enabled {
+        let t = Instant::now();
+        let r = recommend_step::recommendations(&ctx, spec, cutoff).await?;
+        let stats = write_batch(publisher, "recommendations", r.list).await?;
+        let rows = stats.rows;
+        written_models.push(("recommendations", stats));
+        written_models.push((
+            "recommendation_metrics",
+            write_batch(publisher, "recommendation_metrics", r.metrics).await?,
+        ));
+        if let Some(n) = r.neighbours {
+            written_models.push((
+                "item_neighbours",
+                write_batch(publisher, "item_neighbours", n).await?,
+            ));
+        }
+        models.insert("recommendations".to_string(), r.report);
+        steps.done("recommendations", t, Some(rows));
     }
 
     let stages = stage_counts(&ctx).await?;

@@ -27,6 +27,7 @@
 mod error;
 mod models;
 mod raw;
+mod recommend;
 mod valid;
 
 pub use error::{DataError, Result, SpecError};
@@ -38,6 +39,7 @@ pub use raw::{
     JobSpec, QualitySettings, SourceSpec, StageRule, StageSettings, StorageSettings, TextOptions,
     TimeUnit,
 };
+pub use recommend::{ALGORITHMS, AlsSettings, RecommendationSettings};
 pub use valid::{
     ColumnSource, Contract, ContractKind, TimeParse, ValidFeatures, ValidJobSpec, ValidSource,
     ValidStages, resolve_location,

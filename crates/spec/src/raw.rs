@@ -34,6 +34,8 @@ pub struct JobSpec {
     pub segmentation: crate::SegmentationSettings,
     #[serde(default)]
     pub churn: crate::ChurnSettings,
+    #[serde(default)]
+    pub recommendations: crate::RecommendationSettings,
     /// The folder relative paths resolve against (the spec file's folder); not part of the TOML.
     #[serde(skip)]
     pub base_dir: PathBuf,

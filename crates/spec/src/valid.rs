@@ -128,6 +128,7 @@ pub struct ValidJobSpec {
     pub clv: ClvSettings,
     pub segmentation: crate::SegmentationSettings,
     pub churn: crate::ChurnSettings,
+    pub recommendations: crate::RecommendationSettings,
     /// The spec as written, for the run manifest.
     pub source: JobSpec,
 }
@@ -213,6 +214,7 @@ impl JobSpec {
         validate_clv(&self.clv)?;
         crate::models::validate_segmentation(&self.segmentation)?;
         crate::models::validate_churn(&self.churn)?;
+        crate::recommend::validate_recommendations(&self.recommendations)?;
         let features = validate_features(&self)?;
         let stages = validate_stages(&self)?;
 
@@ -234,6 +236,7 @@ impl JobSpec {
             clv: self.clv.clone(),
             segmentation: self.segmentation.clone(),
             churn: self.churn.clone(),
+            recommendations: self.recommendations.clone(),
             source: self,
         })
     }
