@@ -415,6 +415,16 @@ async fn run_steps(
                 write_batch(publisher, "item_neighbours", n).await?,
             ));
         }
+        if let Some((train, test)) = r.split {
+            written_models.push((
+                "recommendation_train",
+                write_batch(publisher, "recommendation_train", train).await?,
+            ));
+            written_models.push((
+                "recommendation_test",
+                write_batch(publisher, "recommendation_test", test).await?,
+            ));
+        }
         models.insert("recommendations".to_string(), r.report);
         steps.done("recommendations", t, Some(rows));
     }

@@ -39,6 +39,8 @@ use crate::{Result, RunError};
 pub(crate) struct Recommendations {
     pub list: RecordBatch,
     pub neighbours: Option<RecordBatch>,
+    /// `recommendation_train` and `recommendation_test`, with `export_split`.
+    pub split: Option<(RecordBatch, RecordBatch)>,
     pub metrics: RecordBatch,
     pub report: serde_json::Value,
 }
@@ -172,6 +174,7 @@ fn fit<'a>(
                 iterations: a.iterations,
                 cg_steps: a.cg_steps,
                 seed: a.seed,
+                track_loss: true,
             }
             .fit(m)
         })
@@ -410,6 +413,37 @@ pub(crate) async fn recommendations(
         }
     }
 
+    let train_export: Vec<(String, String, f32)> = if r.export_split {
+        let m = &train.inter.matrix;
+        (0..m.rows)
+            .flat_map(|u| {
+                let (items, weights) = m.row(u);
+                items
+                    .iter()
+                    .zip(weights)
+                    .map(|(i, w)| {
+                        (
+                            train.inter.user_id(u as u32).to_string(),
+                            train.inter.item_id(*i).to_string(),
+                            *w,
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    } else {
+        vec![]
+    };
+    let relevant_export: Vec<(String, String)> = if r.export_split {
+        let mut v: Vec<(String, String)> = relevant
+            .iter()
+            .flat_map(|(u, items)| items.iter().map(|i| (u.clone(), i.clone())))
+            .collect();
+        v.sort();
+        v
+    } else {
+        vec![]
+    };
     let out = tokio::task::spawn_blocking(move || -> Result<_> {
         // Serving lists for every user.
         let fitted = fit(&r, &data, &stage_map, Some(&attributes))?;
@@ -484,6 +518,10 @@ pub(crate) async fn recommendations(
     .expect("the recommendation step does not panic")?;
     let (list, neighbours, evaluations, users_with_history, items, test_users) = out;
     let metrics = metrics_batch(&evaluations, t0);
+    let split = spec
+        .recommendations
+        .export_split
+        .then(|| split_batches(&train_export, &relevant_export));
     let report = json!({
         "users_with_history": users_with_history,
         "items": items,
@@ -495,6 +533,7 @@ pub(crate) async fn recommendations(
     Ok(Recommendations {
         list,
         neighbours,
+        split,
         metrics,
         report,
     })
@@ -532,6 +571,47 @@ fn list_batch(users: &[(String, String)], lists: &[Vec<Pick>], data: &Data) -> R
         ],
     )
     .expect("columns match the schema")
+}
+
+fn split_batches(
+    train: &[(String, String, f32)],
+    test: &[(String, String)],
+) -> (RecordBatch, RecordBatch) {
+    let train = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            Field::new("user_id", DataType::Utf8, false),
+            Field::new("item_id", DataType::Utf8, false),
+            Field::new("weight", DataType::Float64, false),
+        ])),
+        vec![
+            Arc::new(StringArray::from_iter_values(
+                train.iter().map(|t| t.0.as_str()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                train.iter().map(|t| t.1.as_str()),
+            )),
+            Arc::new(Float64Array::from_iter_values(
+                train.iter().map(|t| t.2 as f64),
+            )),
+        ],
+    )
+    .expect("columns match the schema");
+    let test = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            Field::new("user_id", DataType::Utf8, false),
+            Field::new("item_id", DataType::Utf8, false),
+        ])),
+        vec![
+            Arc::new(StringArray::from_iter_values(
+                test.iter().map(|t| t.0.as_str()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                test.iter().map(|t| t.1.as_str()),
+            )),
+        ],
+    )
+    .expect("columns match the schema");
+    (train, test)
 }
 
 fn neighbours_batch(data: &Data, knn: &ItemKnn) -> RecordBatch {

@@ -31,6 +31,8 @@ pub struct AlsParams {
     /// Conjugate-gradient steps per row and half-step.
     pub cg_steps: usize,
     pub seed: u64,
+    /// Compute the loss after each iteration (costs about one CG step).
+    pub track_loss: bool,
 }
 
 impl Default for AlsParams {
@@ -42,6 +44,7 @@ impl Default for AlsParams {
             iterations: 15,
             cg_steps: 3,
             seed: 42,
+            track_loss: true,
         }
     }
 }
@@ -52,12 +55,23 @@ pub struct Als {
     pub factors: usize,
     pub user_factors: Vec<f32>,
     pub item_factors: Vec<f32>,
-    /// The loss after each iteration.
+    /// The loss after each iteration (empty without `track_loss`).
     pub loss: Vec<f64>,
 }
 
+/// A dot product in 8 independent lanes, so that the compiler vectorises it (a single running
+/// sum of floats cannot be reordered, and stays scalar).
 fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+    let mut acc = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for k in 0..8 {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    let tail: f32 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
+    acc.iter().sum::<f32>() + tail
 }
 
 /// `YᵀY` of row-major factors `y` (rows of length `f`), as an f × f matrix.
@@ -167,7 +181,9 @@ impl AlsParams {
         for _ in 0..self.iterations {
             solve_side(user_items, &mut x, &y, f, self);
             solve_side(&item_users, &mut y, &x, f, self);
-            loss.push(self.loss(user_items, &x, &y));
+            if self.track_loss {
+                loss.push(self.loss(user_items, &x, &y));
+            }
         }
         Ok(Als {
             factors: f,

@@ -54,6 +54,10 @@ pub struct RecommendationSettings {
     /// Also publish `item_neighbours`.
     #[serde(default)]
     pub write_neighbours: bool,
+    /// Also publish the evaluation's split: `recommendation_train` (user_id, item_id, weight)
+    /// and `recommendation_test` (user_id, item_id), to compare other libraries on it.
+    #[serde(default)]
+    pub export_split: bool,
 }
 
 /// `[recommendations.als]`.
@@ -106,6 +110,7 @@ impl Default for RecommendationSettings {
             per_category: None,
             test_days: default_test_days(),
             write_neighbours: false,
+            export_split: false,
         }
     }
 }
