@@ -132,3 +132,78 @@ async fn every_user_gets_a_list_that_follows_the_rules() {
     let n = Table::read(&out, "item_neighbours", "2024-05-01");
     assert!(n.len() > 0);
 }
+
+#[tokio::test]
+async fn content_from_item_categories_and_a_category_limit() {
+    // Items: m1, m2, m3 are mugs, t1, t2 tea. e bought mug m1: content-based scoring ranks the
+    // other mugs first, but `per_category = 1` allows one mug; the popularity fallback may not
+    // add another mug either, so one tea completes the list (two categories, two items).
+    let dir = tempfile::tempdir().unwrap();
+    let events: &[Ev] = &[
+        (
+            "e",
+            "2024-04-01T00:00:00Z",
+            "purchase",
+            Some("m1"),
+            Some(5.0),
+        ),
+        ("f", "2024-04-01T00:00:00Z", "view", Some("m2"), None),
+        ("f", "2024-04-02T00:00:00Z", "view", Some("m3"), None),
+        ("g", "2024-04-02T00:00:00Z", "view", Some("t1"), None),
+        ("g", "2024-04-03T00:00:00Z", "view", Some("t2"), None),
+    ];
+    write_events(&dir.path().join("events/part-0.parquet"), events);
+    let items = arrow::array::RecordBatch::try_from_iter([
+        (
+            "item_id",
+            std::sync::Arc::new(arrow::array::StringArray::from(vec![
+                "m1", "m2", "m3", "t1", "t2",
+            ])) as _,
+        ),
+        (
+            "category",
+            std::sync::Arc::new(arrow::array::StringArray::from(vec![
+                "mugs", "mugs", "mugs", "tea", "tea",
+            ])) as _,
+        ),
+    ])
+    .unwrap();
+    write_batch(&dir.path().join("items.parquet"), &items);
+    let spec = write_spec(
+        dir.path(),
+        r#"
+[events]
+url = "events/"
+
+[items]
+url = "items.parquet"
+
+[recommendations]
+enabled = true
+n = 3
+exclude_purchased = true
+per_category = 1
+algorithms = { content = 1.0 }
+"#,
+    );
+    run(&spec, "2024-05-01", "2024-06-01T00:00:00Z")
+        .await
+        .unwrap();
+    let t = Table::read(&dir.path().join("out"), "recommendations", "2024-05-01");
+    let (users, items, reasons) = (
+        t.strings("user_id"),
+        t.strings("item_id"),
+        t.strings("reason"),
+    );
+    let e: Vec<(String, String)> = (0..t.len())
+        .filter(|k| users[*k].as_deref() == Some("e"))
+        .map(|k| (items[k].clone().unwrap(), reasons[k].clone().unwrap()))
+        .collect();
+    assert_eq!(e.len(), 2, "one mug and one tea: {e:?}");
+    assert_eq!(e[0].0, "m2", "the first other mug (ties by id): {e:?}");
+    assert_eq!(e[0].1, "matches the categories you like");
+    assert!(
+        e[1].0.starts_with('t') && e[1].1.starts_with("fallback"),
+        "{e:?}"
+    );
+}

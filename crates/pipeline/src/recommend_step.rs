@@ -227,7 +227,6 @@ impl Fitted<'_> {
     ) -> Vec<Pick> {
         let m = &self.data.inter.matrix;
         let mut picks: Vec<Pick> = vec![];
-        let mut rules = rules.clone();
         if let Some(u) = user {
             let (items, weights) = m.row(u as usize);
             let mut owned: Vec<(String, Vec<f32>)> = vec![];
@@ -257,7 +256,7 @@ impl Fitted<'_> {
                     scores: s,
                 })
                 .collect();
-            for c in apply_rules(blend(&sources), |c| c.item, &rules, category) {
+            for c in apply_rules(blend(&sources), |c| c.item, rules, category) {
                 picks.push(Pick {
                     item: c.item,
                     score: c.score,
@@ -267,28 +266,30 @@ impl Fitted<'_> {
             }
         }
         if picks.len() < rules.n {
-            // Fill up from popularity: the user's stage first, then everyone.
-            let (pop, why) = match stage.and_then(|s| self.popular_by_stage.get(s).map(|p| (p, s)))
-            {
-                Some((p, s)) if p.users_per_item.iter().any(|v| *v > 0.0) => {
-                    (p, format!("fallback: popular with {s} users"))
-                }
-                _ => (&self.popular, "fallback: popular overall".to_string()),
-            };
-            let taken: HashSet<u32> = picks.iter().map(|p| p.item).collect();
-            rules.exclude.extend(taken);
-            rules.n -= picks.len();
-            let ranked = lifecycle_recommend::top_n(&pop.users_per_item, m.cols, |i| {
-                pop.users_per_item[i as usize] <= 0.0
-            });
-            for s in apply_rules(ranked, |s| s.item, &rules, category) {
-                picks.push(Pick {
-                    item: s.item,
-                    score: s.score,
-                    algorithm: "popularity".into(),
-                    reason: why.clone(),
-                });
+            // Fill up from popularity: the user's stage first, then everyone. The rules run
+            // again over the whole list, so the category limit counts the blend's picks too.
+            let mut sources: Vec<(&Popularity, String)> = vec![];
+            if let Some((p, s)) = stage.and_then(|s| self.popular_by_stage.get(s).map(|p| (p, s))) {
+                sources.push((p, format!("fallback: popular with {s} users")));
             }
+            sources.push((&self.popular, "fallback: popular overall".to_string()));
+            let mut seen: HashSet<u32> = picks.iter().map(|p| p.item).collect();
+            for (pop, why) in sources {
+                let ranked = lifecycle_recommend::top_n(&pop.users_per_item, m.cols, |i| {
+                    pop.users_per_item[i as usize] <= 0.0
+                });
+                for s in ranked {
+                    if seen.insert(s.item) {
+                        picks.push(Pick {
+                            item: s.item,
+                            score: s.score,
+                            algorithm: "popularity".into(),
+                            reason: why.clone(),
+                        });
+                    }
+                }
+            }
+            picks = apply_rules(picks, |p| p.item, rules, category);
         }
         picks
     }
