@@ -1,6 +1,7 @@
 //! Integration tests: one binary (each extra binary links all of DataFusion again).
 
 mod cli;
+mod cluster;
 mod clv;
 mod common;
 mod datasets;

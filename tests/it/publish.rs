@@ -112,6 +112,7 @@ impl Backend {
                 .unwrap()
                 .into(),
             stores,
+            cluster: None,
         };
         lifecycle_pipeline::run_job(spec, &opts).await
     }
@@ -226,6 +227,7 @@ async fn a_crash_between_two_tables_leaves_the_previous_run_and_the_date_recover
                     .unwrap()
                     .into(),
                 stores: hanging,
+                cluster: None,
             };
             tokio::spawn(async move { lifecycle_pipeline::run_job(&spec, &opts).await })
         };

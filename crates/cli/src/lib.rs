@@ -1,5 +1,5 @@
-//! The `lifecycle` command line: `generate`, `validate`, `run`, `inspect`, `gc`, `score` and
-//! `demo`.
+//! The `lifecycle` command line: `generate`, `validate`, `run`, `inspect`, `gc`, `score`,
+//! `demo`, `scheduler` and `executor`.
 //! The binary's `main.rs` only calls [`main`]. Exit codes: 0 success, 1 the run failed (data or
 //! storage), 2 bad usage or spec, 3 another run of the same date is running or committed first.
 
@@ -75,6 +75,11 @@ enum Command {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Serve as a Ballista scheduler for `lifecycle run --cluster` (knows lifecycle's functions and
+    /// builds stores from each job's storage settings).
+    Scheduler(SchedulerArgs),
+    /// Serve as a Ballista executor of a `lifecycle scheduler`.
+    Executor(ExecutorArgs),
     /// Generate sample data, run jobs/demo.toml on it, and print a summary.
     Demo {
         /// Folder for the sample data, the spec copy and the outputs.
@@ -155,6 +160,79 @@ struct JobArgs {
     /// Output location; overrides `job.output`.
     #[arg(long)]
     output: Option<String>,
+    /// Run the SQL steps on this Ballista scheduler (`df://host:port`); overrides `[cluster] url`.
+    #[arg(long, env = "LIFECYCLE_CLUSTER")]
+    cluster: Option<String>,
+}
+
+/// Flags named as Ballista's own `ballista-scheduler` names them; each also reads a
+/// `LIFECYCLE_*` variable (for pods).
+#[derive(Args)]
+struct SchedulerArgs {
+    /// Address to listen on.
+    #[arg(long, env = "LIFECYCLE_BIND_HOST", default_value = "0.0.0.0")]
+    bind_host: String,
+    /// Port for gRPC, Flight and the /healthz and /readyz probes.
+    #[arg(long, env = "LIFECYCLE_BIND_PORT", default_value_t = 50050)]
+    bind_port: u16,
+    /// Host name executors and clients reach this scheduler by (a Service name in Kubernetes).
+    #[arg(long, env = "LIFECYCLE_EXTERNAL_HOST", default_value = "localhost")]
+    external_host: String,
+    /// Seconds without a heartbeat after which an executor is lost and its tasks rerun elsewhere.
+    #[arg(long, env = "LIFECYCLE_EXECUTOR_TIMEOUT_SECONDS", default_value_t = 30)]
+    executor_timeout_seconds: u64,
+    /// Attempts of one task before its job fails.
+    #[arg(long, env = "LIFECYCLE_TASK_MAX_FAILURES", default_value_t = 4)]
+    task_max_failures: usize,
+}
+
+/// Flags named as Ballista's own `ballista-executor` names them; each also reads a
+/// `LIFECYCLE_*` variable (for pods).
+#[derive(Args)]
+struct ExecutorArgs {
+    /// Address to listen on.
+    #[arg(long, env = "LIFECYCLE_BIND_HOST", default_value = "0.0.0.0")]
+    bind_host: String,
+    /// Host name or IP the scheduler and other executors reach this one by (the pod IP).
+    #[arg(long, env = "LIFECYCLE_EXTERNAL_HOST")]
+    external_host: Option<String>,
+    /// Arrow Flight port: other executors and the client fetch results here.
+    #[arg(long, env = "LIFECYCLE_BIND_PORT", default_value_t = 50051)]
+    bind_port: u16,
+    /// gRPC port: the scheduler sends tasks here.
+    #[arg(long, env = "LIFECYCLE_BIND_GRPC_PORT", default_value_t = 50052)]
+    bind_grpc_port: u16,
+    /// HTTP port of /healthz and /readyz.
+    #[arg(long, env = "LIFECYCLE_BIND_HEALTH_PORT", default_value_t = 50053)]
+    bind_health_port: u16,
+    #[arg(long, env = "LIFECYCLE_SCHEDULER_HOST", default_value = "localhost")]
+    scheduler_host: String,
+    #[arg(long, env = "LIFECYCLE_SCHEDULER_PORT", default_value_t = 50050)]
+    scheduler_port: u16,
+    /// Seconds to keep trying to reach the scheduler at start.
+    #[arg(
+        long,
+        env = "LIFECYCLE_SCHEDULER_CONNECT_TIMEOUT_SECONDS",
+        default_value_t = 60
+    )]
+    scheduler_connect_timeout_seconds: u16,
+    /// Tasks run at once (0: one per core).
+    #[arg(long, env = "LIFECYCLE_CONCURRENT_TASKS", default_value_t = 0)]
+    concurrent_tasks: usize,
+    /// Folder for shuffle and spill files (default: a temporary folder).
+    #[arg(long, env = "LIFECYCLE_WORK_DIR")]
+    work_dir: Option<PathBuf>,
+    /// Memory for all running tasks (`4GiB`, `512MiB`); operators spill to the work folder
+    /// beyond it. Default: 70% of the container's memory limit.
+    #[arg(long, env = "LIFECYCLE_MEMORY_POOL_SIZE", value_parser = lifecycle_cluster::parse_bytes)]
+    memory_pool_size: Option<u64>,
+    /// Seconds between heartbeats (keep well under the scheduler's executor timeout).
+    #[arg(
+        long,
+        env = "LIFECYCLE_EXECUTOR_HEARTBEAT_INTERVAL_SECONDS",
+        default_value_t = 5
+    )]
+    executor_heartbeat_interval_seconds: u64,
 }
 
 /// Parses the command line, runs the command, and returns the process exit code.
@@ -231,6 +309,36 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Demo { dir, users } => demo(&dir, users).await,
+        Command::Scheduler(a) => {
+            let opts = lifecycle_cluster::SchedulerOptions {
+                bind_host: a.bind_host,
+                bind_port: a.bind_port,
+                external_host: a.external_host,
+                executor_timeout_secs: a.executor_timeout_seconds,
+                task_max_failures: a.task_max_failures,
+                env: credential_env(),
+                ..Default::default()
+            };
+            Ok(lifecycle_cluster::run_scheduler(opts).await?)
+        }
+        Command::Executor(a) => {
+            let opts = lifecycle_cluster::ExecutorOptions {
+                bind_host: a.bind_host,
+                external_host: a.external_host,
+                bind_port: a.bind_port,
+                bind_grpc_port: a.bind_grpc_port,
+                bind_health_port: a.bind_health_port,
+                scheduler_host: a.scheduler_host,
+                scheduler_port: a.scheduler_port,
+                scheduler_connect_timeout_secs: a.scheduler_connect_timeout_seconds,
+                concurrent_tasks: a.concurrent_tasks,
+                work_dir: a.work_dir,
+                memory_limit: a.memory_pool_size,
+                heartbeat_interval_secs: a.executor_heartbeat_interval_seconds,
+                env: credential_env(),
+            };
+            Ok(lifecycle_cluster::run_executor(opts).await?)
+        }
         Command::Score {
             model,
             features,
@@ -371,6 +479,9 @@ fn load_spec(a: &JobArgs) -> anyhow::Result<ValidJobSpec> {
     if let Some(d) = a.as_of {
         spec.as_of = Some(d);
     }
+    if let Some(c) = &a.cluster {
+        spec.cluster = Some(lifecycle_spec::validate_cluster_url(c, "--cluster")?);
+    }
     Ok(spec)
 }
 
@@ -387,6 +498,7 @@ async fn demo(dir: &Path, users: u64) -> anyhow::Result<()> {
         as_of: Some(params.end()),
         input: None,
         output: None,
+        cluster: None,
     };
     let spec = load_spec(&args)?;
     let summary = lifecycle_pipeline::run_job(&spec, &run_options(args.as_of)).await?;

@@ -53,23 +53,35 @@ impl FeatureError {
     }
 }
 
-/// A DataFusion session set up for the pipeline: strings as `Utf8` (stable output schemas that
-/// every Parquet reader takes) and the `lc_*` functions registered.
+/// A DataFusion session set up for the pipeline: [`session_config`] and the `lc_*` functions.
 pub fn new_session() -> SessionContext {
-    let mut config = SessionConfig::new();
+    let ctx = SessionContext::new_with_config(session_config(SessionConfig::new()));
+    register_functions(&ctx);
+    ctx
+}
+
+/// The settings the pipeline's SQL relies on, applied to `config`: strings as `Utf8` (stable
+/// output schemas that every Parquet reader takes) and identifiers as written.
+pub fn session_config(mut config: SessionConfig) -> SessionConfig {
     let opts = config.options_mut();
     opts.execution.parquet.schema_force_view_types = false;
     opts.sql_parser.map_string_types_to_utf8view = false;
     // Spec expressions name the user's own columns (`CustomerID`) as written.
     opts.sql_parser.enable_ident_normalization = false;
-    let ctx = SessionContext::new_with_config(config);
-    register_functions(&ctx);
-    ctx
+    config
 }
 
-/// Registers the functions the pipeline's SQL uses.
+/// The functions the pipeline's SQL uses. A distributed run registers them on the scheduler
+/// and every executor too.
+pub fn functions() -> Vec<std::sync::Arc<datafusion::logical_expr::ScalarUDF>> {
+    vec![std::sync::Arc::new(time_udf::to_utc_udf())]
+}
+
+/// Registers [`functions`] on `ctx`.
 pub fn register_functions(ctx: &SessionContext) {
-    ctx.register_udf(time_udf::to_utc_udf());
+    for f in functions() {
+        ctx.register_udf(f.as_ref().clone());
+    }
 }
 
 /// Checks that each stage rule plans against `user_features` (registered on `ctx`); the error

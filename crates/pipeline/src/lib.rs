@@ -75,6 +75,9 @@ pub enum RunError {
         #[source]
         source: lifecycle_recommend::RecommendError,
     },
+    /// The Ballista cluster could not be set up.
+    #[error(transparent)]
+    Cluster(#[from] lifecycle_cluster::ClusterError),
     /// A segmentation or churn model could not be trained or applied; the run publishes nothing.
     #[error("{model}: {source}")]
     Fit {
@@ -122,6 +125,9 @@ pub struct RunOptions {
     pub run_time: DateTime<Utc>,
     /// The store factory (shared, so `memory://` outputs can be read back).
     pub stores: Stores,
+    /// A Ballista scheduler (`df://host:port`) to run the SQL steps on; overrides the spec's
+    /// `[cluster] url`.
+    pub cluster: Option<String>,
 }
 
 impl Default for RunOptions {
@@ -130,6 +136,7 @@ impl Default for RunOptions {
             as_of: None,
             run_time: Utc::now(),
             stores: Stores::default(),
+            cluster: None,
         }
     }
 }
@@ -258,7 +265,7 @@ async fn run_steps(
     run_date: NaiveDate,
 ) -> Result<RunSummary> {
     let cutoff = cutoff_instant(run_date);
-    let ctx = new_session();
+    let (ctx, engine) = session(spec, opts).await?;
     let mut steps = Steps { timings: vec![] };
     register_store(&ctx, publisher.output());
 
@@ -447,6 +454,7 @@ async fn run_steps(
         run_date,
         cutoff,
         run_time: opts.run_time,
+        engine,
         previous_run_date: previous,
         spec: redacted_spec(spec),
         inputs,
@@ -479,6 +487,38 @@ async fn run_steps(
         stages,
         preview,
     })
+}
+
+/// The session the SQL steps run on, and its name for the manifest: DataFusion in this process,
+/// or a Ballista cluster when the options or the spec name a scheduler. Model training runs in
+/// this process either way, on the per-user tables the SQL steps produce (see the README's
+/// "Running on a cluster").
+async fn session(spec: &ValidJobSpec, opts: &RunOptions) -> Result<(SessionContext, String)> {
+    let Some(url) = opts.cluster.as_ref().or(spec.cluster.as_ref()) else {
+        return Ok((new_session(), "local".to_string()));
+    };
+    let locations = [
+        ("job.output", Some(&spec.output)),
+        ("events.url", Some(&spec.events.url)),
+        ("users.url", spec.users.as_ref().map(|u| &u.url)),
+        ("items.url", spec.items.as_ref().map(|u| &u.url)),
+    ];
+    for (setting, url) in locations {
+        if let Some(url) = url.filter(|u| u.scheme() == "memory") {
+            return Err(SpecError::Invalid {
+                setting: setting.into(),
+                reason: format!(
+                    "{url} exists only inside this process, so a cluster's executors cannot read \
+                     it: use an object store (s3://, gs://, az://), or file:// when every \
+                     process runs on this machine"
+                ),
+            }
+            .into());
+        }
+    }
+    let ctx = lifecycle_cluster::remote_context(url, &opts.stores).await?;
+    tracing::info!(cluster = %url, "the SQL steps run on the Ballista cluster");
+    Ok((ctx, url.clone()))
 }
 
 /// Registers the inputs (checking every file against the mapping) and the quality views.
@@ -518,7 +558,7 @@ pub async fn validate_job(spec: &ValidJobSpec, opts: &RunOptions) -> Result<Vec<
         stores: stores_for(spec, opts)?,
         ..opts.clone()
     };
-    let ctx = new_session();
+    let (ctx, _) = session(spec, opts).await?;
     let inputs = prepare(&ctx, spec, opts, run_date).await?;
     let good = ctx
         .sql(lifecycle_features::quality::good_events_sql(

@@ -18,6 +18,9 @@ pub struct Manifest {
     /// Only events strictly before this instant were used.
     pub cutoff: DateTime<Utc>,
     pub run_time: DateTime<Utc>,
+    /// Where the SQL steps ran: `local` (DataFusion in the job's process) or the Ballista
+    /// scheduler's `df://host:port`.
+    pub engine: String,
     /// The committed run the stage transitions start from.
     pub previous_run_date: Option<NaiveDate>,
     /// The job spec as written.
@@ -35,7 +38,7 @@ pub struct Manifest {
 }
 
 /// Event rows through the quality step.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct RowCounts {
     /// Rows in the input files read (after partition pruning).
     pub read: u64,

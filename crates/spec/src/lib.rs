@@ -35,12 +35,12 @@ pub use models::{
     ChurnActivity, ChurnModelKind, ChurnSettings, ClassWeight, GbdtSettings, SegmentationSettings,
 };
 pub use raw::{
-    ClvSettings, ColumnMap, CsvOptions, EventTypes, FeatureSettings, InputFormat, JobSection,
-    JobSpec, QualitySettings, SourceSpec, StageRule, StageSettings, StorageSettings, TextOptions,
-    TimeUnit,
+    ClusterSettings, ClvSettings, ColumnMap, CsvOptions, EventTypes, FeatureSettings, InputFormat,
+    JobSection, JobSpec, QualitySettings, SourceSpec, StageRule, StageSettings, StorageSettings,
+    TextOptions, TimeUnit,
 };
 pub use recommend::{ALGORITHMS, AlsSettings, RecommendationSettings};
 pub use valid::{
     ColumnSource, Contract, ContractKind, TimeParse, ValidFeatures, ValidJobSpec, ValidSource,
-    ValidStages, resolve_location,
+    ValidStages, resolve_location, validate_cluster_url,
 };

@@ -29,6 +29,8 @@ pub struct JobSpec {
     #[serde(default)]
     pub storage: StorageSettings,
     #[serde(default)]
+    pub cluster: ClusterSettings,
+    #[serde(default)]
     pub clv: ClvSettings,
     #[serde(default)]
     pub segmentation: crate::SegmentationSettings,
@@ -39,6 +41,16 @@ pub struct JobSpec {
     /// The folder relative paths resolve against (the spec file's folder); not part of the TOML.
     #[serde(skip)]
     pub base_dir: PathBuf,
+}
+
+/// `[cluster]`: where the DataFusion steps run.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSettings {
+    /// A Ballista scheduler, `df://host:port`: the SQL steps run on its executors. Unset: in
+    /// this process. `lifecycle run --cluster` overrides it.
+    #[serde(default)]
+    pub url: Option<String>,
 }
 
 /// `[storage]`: how object stores are reached. Credentials belong in the environment (the

@@ -125,6 +125,8 @@ pub struct ValidJobSpec {
     pub features: ValidFeatures,
     pub stages: ValidStages,
     pub storage: StorageSettings,
+    /// The Ballista scheduler (`df://host:port`) to run the SQL steps on; None: in process.
+    pub cluster: Option<String>,
     pub clv: ClvSettings,
     pub segmentation: crate::SegmentationSettings,
     pub churn: crate::ChurnSettings,
@@ -211,6 +213,12 @@ impl JobSpec {
                 "timeouts must be at least 1 second",
             ));
         }
+        let cluster = self
+            .cluster
+            .url
+            .as_deref()
+            .map(|u| validate_cluster_url(u, "cluster.url"))
+            .transpose()?;
         validate_clv(&self.clv)?;
         crate::models::validate_segmentation(&self.segmentation)?;
         crate::models::validate_churn(&self.churn)?;
@@ -233,6 +241,7 @@ impl JobSpec {
             features,
             stages,
             storage: self.storage.clone(),
+            cluster,
             clv: self.clv.clone(),
             segmentation: self.segmentation.clone(),
             churn: self.churn.clone(),
@@ -240,6 +249,25 @@ impl JobSpec {
             source: self,
         })
     }
+}
+
+/// Checks a Ballista scheduler URL, `df://host:port`; `setting` names where it came from.
+pub fn validate_cluster_url(s: &str, setting: &str) -> Result<String> {
+    let url = Url::parse(s.trim())
+        .map_err(|e| SpecError::invalid(setting, format!("`{s}` is not a URL: {e}")))?;
+    if url.scheme() != "df" || url.host_str().is_none_or(str::is_empty) || url.port().is_none() {
+        return Err(SpecError::invalid(
+            setting,
+            format!(
+                "`{s}` is not a scheduler address: expected df://host:port (port 50050 by default)"
+            ),
+        ));
+    }
+    Ok(format!(
+        "df://{}:{}",
+        url.host_str().unwrap_or_default(),
+        url.port().unwrap_or(50050)
+    ))
 }
 
 fn parse_date(s: &str, setting: &str) -> Result<NaiveDate> {

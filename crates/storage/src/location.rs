@@ -77,6 +77,13 @@ pub fn is_secret_key(key: &str) -> bool {
         && !k.ends_with("key_id")
 }
 
+/// Whether `key` is a configuration key of the S3, GCS or Azure store.
+fn is_store_option(key: &str) -> bool {
+    key.parse::<AmazonS3ConfigKey>().is_ok()
+        || key.parse::<GoogleConfigKey>().is_ok()
+        || key.parse::<AzureConfigKey>().is_ok()
+}
+
 impl Stores {
     /// The environment to read credentials from (variables of other prefixes are ignored).
     pub fn with_env(mut self, env: impl IntoIterator<Item = (String, String)>) -> Self {
@@ -106,10 +113,7 @@ impl Stores {
         retry: RetrySettings,
     ) -> Result<Stores> {
         for key in options.keys() {
-            let known = key.parse::<AmazonS3ConfigKey>().is_ok()
-                || key.parse::<GoogleConfigKey>().is_ok()
-                || key.parse::<AzureConfigKey>().is_ok();
-            if !known {
+            if !is_store_option(key) {
                 return Err(StorageError::UnknownOption { key: key.clone() });
             }
         }
@@ -121,6 +125,35 @@ impl Stores {
             retry,
             wrapper: self.wrapper.clone(),
         })
+    }
+
+    /// The retry and timeout settings stores are built with.
+    pub fn retry(&self) -> RetrySettings {
+        self.retry
+    }
+
+    /// The settings another process needs to build the same stores (a Ballista executor): the
+    /// credential variables of this factory's environment as store options, then the explicit
+    /// options, which win. Variables that name a file or a metadata endpoint local to this
+    /// process (web identity token files, container credentials) are left out: each process
+    /// resolves those from its own environment. The values include secrets: never log them.
+    pub fn portable_options(&self) -> BTreeMap<String, String> {
+        let local_only = |k: &str| {
+            ["file", "container_credentials", "metadata", "imds"]
+                .iter()
+                .any(|w| k.contains(w))
+        };
+        let mut out = BTreeMap::new();
+        for (k, v) in self.env.iter() {
+            let k = k.to_ascii_lowercase();
+            if is_store_option(&k) && !local_only(&k) {
+                out.insert(k, v.clone());
+            }
+        }
+        for (k, v) in self.options.iter() {
+            out.insert(k.clone(), v.clone());
+        }
+        out
     }
 
     /// The store and prefix for a URL.

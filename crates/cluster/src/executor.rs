@@ -1,0 +1,238 @@
+//! The Ballista executor role, with a memory pool and HTTP health probes.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use ballista_core::registry::BallistaFunctionRegistry;
+use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
+use ballista_executor::health::ExecutorHealth;
+use lifecycle_storage::Stores;
+
+use crate::{ClusterError, Result, runtime_env, server_config};
+
+/// How to start an executor. The CLI's `lifecycle executor` flags map onto these fields.
+#[derive(Debug, Clone)]
+pub struct ExecutorOptions {
+    /// Address to listen on (`0.0.0.0` in a pod).
+    pub bind_host: String,
+    /// The host name the scheduler and other executors use to reach this one (the pod IP);
+    /// default: `bind_host`.
+    pub external_host: Option<String>,
+    /// Arrow Flight port (shuffle data is fetched from here).
+    pub bind_port: u16,
+    /// gRPC port (the scheduler pushes tasks here).
+    pub bind_grpc_port: u16,
+    /// HTTP port for `/healthz` (alive) and `/readyz` (registered with the scheduler).
+    pub bind_health_port: u16,
+    pub scheduler_host: String,
+    pub scheduler_port: u16,
+    /// How long to keep trying to reach the scheduler at start.
+    pub scheduler_connect_timeout_secs: u16,
+    /// Tasks run at once; 0: one per core.
+    pub concurrent_tasks: usize,
+    /// Shuffle files and spill files; default: a temporary folder.
+    pub work_dir: Option<PathBuf>,
+    /// Memory for all running tasks together, shared out per task; operators that need more
+    /// spill to `work_dir`. None: 70% of the container's (or machine's) memory.
+    pub memory_limit: Option<u64>,
+    /// Seconds between heartbeats to the scheduler (keep it well under the scheduler's executor
+    /// timeout).
+    pub heartbeat_interval_secs: u64,
+    /// Credential variables of this process, under the job's own storage settings.
+    pub env: Vec<(String, String)>,
+}
+
+impl Default for ExecutorOptions {
+    fn default() -> Self {
+        ExecutorOptions {
+            bind_host: "0.0.0.0".into(),
+            external_host: None,
+            bind_port: 50051,
+            bind_grpc_port: 50052,
+            bind_health_port: 50053,
+            scheduler_host: "localhost".into(),
+            scheduler_port: 50050,
+            scheduler_connect_timeout_secs: 60,
+            concurrent_tasks: 0,
+            work_dir: None,
+            memory_limit: None,
+            heartbeat_interval_secs: 5,
+            env: vec![],
+        }
+    }
+}
+
+/// Runs an executor until SIGTERM or Ctrl-C, then stops taking tasks, tells the scheduler and
+/// returns. Logs "executor ready" once the scheduler has acknowledged its first heartbeat.
+pub async fn run_executor(opts: ExecutorOptions) -> Result<()> {
+    let work_dir = match &opts.work_dir {
+        Some(d) => {
+            std::fs::create_dir_all(d).map_err(|e| ClusterError::Setting {
+                setting: "work-dir".into(),
+                reason: format!("cannot create {}: {e}", d.display()),
+            })?;
+            Some(d.to_string_lossy().into_owned())
+        }
+        None => None,
+    };
+    let base = Stores::default().with_env(opts.env.clone());
+    let spill = work_dir.clone();
+    let mut functions = BallistaFunctionRegistry::default();
+    for f in lifecycle_features::functions() {
+        functions.scalar_functions.insert(f.name().to_string(), f);
+    }
+    let health = ExecutorHealth::new();
+    let config = ExecutorProcessConfig {
+        bind_host: opts.bind_host.clone(),
+        external_host: opts.external_host.clone(),
+        port: opts.bind_port,
+        grpc_port: opts.bind_grpc_port,
+        scheduler_host: opts.scheduler_host.clone(),
+        scheduler_port: opts.scheduler_port,
+        scheduler_connect_timeout_seconds: opts.scheduler_connect_timeout_secs,
+        vcores: if opts.concurrent_tasks == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            opts.concurrent_tasks
+        },
+        work_dir: work_dir.clone(),
+        executor_heartbeat_interval_seconds: opts.heartbeat_interval_secs.max(1),
+        // Shuffle files of finished jobs: the scheduler asks for their removal; this sweeps
+        // what a lost scheduler left behind.
+        job_data_ttl_seconds: 3600,
+        job_data_clean_up_interval_seconds: 600,
+        memory_pool_size: opts.memory_limit,
+        override_function_registry: Some(Arc::new(functions)),
+        override_config_producer: Some(Arc::new(server_config)),
+        override_runtime_producer: Some(Arc::new(move |config| {
+            runtime_env(config, &base, spill.as_deref())
+        })),
+        health: health.clone(),
+        ..Default::default()
+    };
+    let health_addr = format!("{}:{}", opts.bind_host, opts.bind_health_port);
+    let listener = tokio::net::TcpListener::bind(&health_addr)
+        .await
+        .map_err(|source| ClusterError::Bind {
+            addr: health_addr.clone(),
+            source,
+        })?;
+    let probes = tokio::spawn(serve_health(listener, health.clone()));
+    let announce = tokio::spawn(async move {
+        while !health.is_ready() {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        tracing::info!(
+            flight_port = opts.bind_port,
+            grpc_port = opts.bind_grpc_port,
+            health_port = opts.bind_health_port,
+            scheduler = format!("{}:{}", opts.scheduler_host, opts.scheduler_port),
+            "executor ready"
+        );
+    });
+    let result = start_executor_process(Arc::new(config)).await;
+    probes.abort();
+    announce.abort();
+    result.map_err(|source| ClusterError::Ballista {
+        role: "executor",
+        source,
+    })
+}
+
+/// `/healthz`: 200 while the process serves; `/readyz`: 200 once the scheduler acknowledged
+/// the executor's last heartbeat, 503 before and after losing it.
+async fn serve_health(listener: tokio::net::TcpListener, health: ExecutorHealth) {
+    use axum::http::StatusCode;
+    use axum::routing::get;
+    let app = axum::Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/readyz",
+            get(move || {
+                let ready = health.is_ready();
+                async move {
+                    if ready {
+                        (StatusCode::OK, "ready")
+                    } else {
+                        (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "not registered with the scheduler",
+                        )
+                    }
+                }
+            }),
+        );
+    if let Err(e) = axum::serve(listener, app).await {
+        tracing::warn!(error = %e, "health endpoint stopped");
+    }
+}
+
+/// Waits for SIGTERM (what Kubernetes sends) or Ctrl-C; returns which.
+pub(crate) async fn shutdown_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("a SIGTERM handler can be installed");
+        tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = tokio::signal::ctrl_c() => "Ctrl-C",
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    }
+}
+
+/// Parses a byte size: `1073741824`, `512MiB`, `2GiB`, `8GB`, `100M` (K, M, G, T: powers of 1000
+/// with `B`, of 1024 with `iB` or alone).
+pub fn parse_bytes(s: &str) -> std::result::Result<u64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size (like 4GiB or 512MiB)"))?;
+    let unit = unit.trim().to_ascii_lowercase();
+    let (p, base) = match unit.as_str() {
+        "" | "b" => (0, 1024.0),
+        "k" | "kib" => (1, 1024.0),
+        "m" | "mib" => (2, 1024.0),
+        "g" | "gib" => (3, 1024.0),
+        "t" | "tib" => (4, 1024.0),
+        "kb" => (1, 1000.0),
+        "mb" => (2, 1000.0),
+        "gb" => (3, 1000.0),
+        "tb" => (4, 1000.0),
+        _ => {
+            return Err(format!(
+                "`{s}`: unknown unit `{unit}` (B, KiB, MiB, GiB, TiB, KB, MB, GB, TB)"
+            ));
+        }
+    };
+    Ok((n * f64::powi(base, p)).round() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_bytes;
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_bytes("1024").unwrap(), 1024);
+        assert_eq!(parse_bytes("512MiB").unwrap(), 512 << 20);
+        assert_eq!(parse_bytes("2GiB").unwrap(), 2 << 30);
+        assert_eq!(parse_bytes("2G").unwrap(), 2 << 30);
+        assert_eq!(parse_bytes("8GB").unwrap(), 8_000_000_000);
+        assert_eq!(parse_bytes("1.5GiB").unwrap(), 3 << 29);
+        assert!(parse_bytes("lots").is_err());
+        assert!(
+            parse_bytes("3 parsecs")
+                .unwrap_err()
+                .contains("unknown unit")
+        );
+    }
+}

@@ -1,0 +1,335 @@
+//! The daily job on a real Ballista cluster: a scheduler and two executors (in this process, or
+//! as `lifecycle scheduler` / `lifecycle executor` processes), reading from and writing to a
+//! real S3 server or local folders, compared with the same job run locally.
+
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{DataType, Float64Type};
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use lifecycle_cluster::{ExecutorOptions, SchedulerHandle, SchedulerOptions};
+use lifecycle_pipeline::{RunOptions, RunSummary};
+use lifecycle_spec::JobSpec;
+use lifecycle_storage::Location;
+use lifecycle_synth::GeneratorParams;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use crate::common::snapshot;
+use crate::s3::{KEY, S3Server, SECRET};
+
+/// Relative tolerance for floats between a local and a distributed run. Sums of amounts are
+/// exact decimals and every table is ordered, so the runs agree to the last bit today; the
+/// tolerance allows for aggregates DataFusion may combine in another order across partitions.
+pub const FLOAT_TOLERANCE: f64 = 1e-9;
+
+/// A free TCP port on 127.0.0.1 (bound, then released for the server to take).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The HTTP status of `GET path` on 127.0.0.1:port, or None when nothing answers.
+pub fn http_status(port: u16, path: &str) -> Option<u16> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).ok()?;
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+}
+
+/// Waits until `/readyz` on `port` answers 200.
+pub fn wait_ready(port: u16, what: &str) {
+    let t = Instant::now();
+    while http_status(port, "/readyz") != Some(200) {
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "{what} not ready after 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A scheduler and executors running in this process; they stop with the test's runtime.
+pub struct InProcessCluster {
+    pub scheduler: SchedulerHandle,
+    _work: tempfile::TempDir,
+}
+
+impl InProcessCluster {
+    /// A scheduler on a free port and `executors` executors with two task slots each and no
+    /// credentials of their own: whatever they read, they read with the session's settings.
+    pub async fn start(executors: usize) -> InProcessCluster {
+        let scheduler = lifecycle_cluster::start_scheduler(SchedulerOptions::local())
+            .await
+            .unwrap();
+        let work = tempfile::tempdir().unwrap();
+        let mut health_ports = vec![];
+        for i in 0..executors {
+            let health = free_port();
+            health_ports.push(health);
+            let opts = ExecutorOptions {
+                bind_host: "127.0.0.1".into(),
+                external_host: Some("127.0.0.1".into()),
+                bind_port: free_port(),
+                bind_grpc_port: free_port(),
+                bind_health_port: health,
+                scheduler_host: "127.0.0.1".into(),
+                scheduler_port: scheduler.addr().port(),
+                concurrent_tasks: 2,
+                work_dir: Some(work.path().join(format!("executor-{i}"))),
+                memory_limit: Some(512 << 20),
+                heartbeat_interval_secs: 1,
+                env: vec![],
+                ..ExecutorOptions::default()
+            };
+            tokio::spawn(async move {
+                if let Err(e) = lifecycle_cluster::run_executor(opts).await {
+                    panic!("executor {i} failed: {e}");
+                }
+            });
+        }
+        for (i, port) in health_ports.into_iter().enumerate() {
+            tokio::task::spawn_blocking(move || wait_ready(port, &format!("executor {i}")))
+                .await
+                .unwrap();
+        }
+        InProcessCluster {
+            scheduler,
+            _work: work,
+        }
+    }
+}
+
+/// Every row of a Parquet file as display strings (floats kept apart), sorted, for comparing
+/// two runs' tables whatever their row order.
+struct Rows {
+    columns: Vec<(String, DataType)>,
+    rows: Vec<(Vec<String>, Vec<Option<f64>>)>,
+}
+
+fn rows(bytes: bytes::Bytes) -> Rows {
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .unwrap()
+        .build()
+        .unwrap();
+    let batches: Vec<RecordBatch> = reader.map(|b| b.unwrap()).collect();
+    let mut out = Rows {
+        columns: vec![],
+        rows: vec![],
+    };
+    let Some(first) = batches.first() else {
+        return out;
+    };
+    out.columns = first
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| (f.name().clone(), f.data_type().clone()))
+        .collect();
+    let opts = FormatOptions::default().with_null("NULL");
+    for b in &batches {
+        let fmts: Vec<_> = b
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).unwrap())
+            .collect();
+        for i in 0..b.num_rows() {
+            let mut text = vec![];
+            let mut floats = vec![];
+            for (c, f) in b.columns().iter().zip(&fmts) {
+                if c.data_type() == &DataType::Float64 {
+                    let a = c.as_primitive::<Float64Type>();
+                    floats.push(a.is_valid(i).then(|| a.value(i)));
+                } else {
+                    text.push(f.value(i).to_string());
+                }
+            }
+            out.rows.push((text, floats));
+        }
+    }
+    out.rows.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+fn close(a: f64, b: f64) -> bool {
+    a == b || (a.is_nan() && b.is_nan()) || (a - b).abs() <= FLOAT_TOLERANCE * a.abs().max(b.abs())
+}
+
+/// Asserts that every table the local run published was published by the cluster run with the
+/// same columns, the same rows and floats within [`FLOAT_TOLERANCE`]; returns the tables.
+async fn assert_same_outputs(
+    local: &RunSummary,
+    cluster: &RunSummary,
+    open: impl Fn(&str) -> Location,
+) -> Vec<String> {
+    let tables: Vec<String> = local.manifest.outputs.keys().cloned().collect();
+    let theirs: Vec<String> = cluster.manifest.outputs.keys().cloned().collect();
+    assert_eq!(tables, theirs, "the same tables");
+    for t in &tables {
+        let a = rows(
+            open(&local.manifest.outputs[t].url)
+                .get_bytes()
+                .await
+                .unwrap(),
+        );
+        let b = rows(
+            open(&cluster.manifest.outputs[t].url)
+                .get_bytes()
+                .await
+                .unwrap(),
+        );
+        assert_eq!(a.columns, b.columns, "{t}: columns");
+        assert_eq!(a.rows.len(), b.rows.len(), "{t}: rows");
+        for (i, (x, y)) in a.rows.iter().zip(&b.rows).enumerate() {
+            assert_eq!(x.0, y.0, "{t}: row {i}");
+            for (u, v) in x.1.iter().zip(&y.1) {
+                let same = match (u, v) {
+                    (Some(u), Some(v)) => close(*u, *v),
+                    (None, None) => true,
+                    _ => false,
+                };
+                assert!(same, "{t}: row {i} ({:?}): {u:?} vs {v:?}", x.0);
+            }
+        }
+    }
+    tables
+}
+
+/// The demo job on generated data in S3, with `output` and the cluster to run on.
+fn demo_spec(s3: &S3Server, output: &str) -> lifecycle_spec::ValidJobSpec {
+    let mut raw: JobSpec =
+        toml::from_str(include_str!("../../jobs/demo.toml")).expect("jobs/demo.toml parses");
+    raw.job.output = output.into();
+    raw.events.url = "s3://lake/data/events/".into();
+    if let Some(u) = raw.users.as_mut() {
+        u.url = "s3://lake/data/users.parquet".into();
+    }
+    raw.storage
+        .options
+        .insert("endpoint".into(), s3.endpoint.clone());
+    raw.storage
+        .options
+        .insert("allow_http".into(), "true".into());
+    raw.validate().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn daily_job_on_ballista_matches_the_local_run() {
+    let s3 = S3Server::start(&["lake"]).await;
+    let data = tempfile::tempdir().unwrap();
+    let params = GeneratorParams {
+        users: 400,
+        ..GeneratorParams::default()
+    };
+    lifecycle_synth::generate(&params, data.path()).unwrap();
+    for (rel, bytes) in snapshot(data.path()) {
+        s3.open("s3://lake/data/")
+            .join(&rel)
+            .put_bytes(bytes)
+            .await
+            .unwrap();
+    }
+    let opts = |cluster: Option<String>| RunOptions {
+        as_of: Some(params.end()),
+        run_time: params.end().and_hms_opt(6, 0, 0).unwrap().and_utc(),
+        // The client's credentials come from its environment, as in a pod with a Secret.
+        stores: s3.stores(KEY, SECRET),
+        cluster,
+    };
+
+    let local = lifecycle_pipeline::run_job(&demo_spec(&s3, "s3://lake/local/"), &opts(None))
+        .await
+        .unwrap();
+    let cluster = InProcessCluster::start(2).await;
+    let url = cluster.scheduler.url();
+    let remote = lifecycle_pipeline::run_job(
+        &demo_spec(&s3, "s3://lake/distributed/"),
+        &opts(Some(url.clone())),
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(local.manifest.engine, "local");
+    assert_eq!(remote.manifest.engine, url);
+    assert_eq!(local.manifest.rows, remote.manifest.rows);
+    for (t, o) in &local.manifest.outputs {
+        eprintln!(
+            "{t}: local {} rows, cluster {} rows",
+            o.rows, remote.manifest.outputs[t].rows
+        );
+    }
+    assert_eq!(local.manifest.stages, remote.manifest.stages);
+    let tables = assert_same_outputs(&local, &remote, |u| s3.open(u)).await;
+    for t in [
+        "quarantine",
+        "user_features",
+        "user_segments",
+        "customer_value",
+        "user_clusters",
+        "churn_scores",
+        "recommendations",
+    ] {
+        assert!(tables.iter().any(|x| x == t), "{t} compared: {tables:?}");
+    }
+    assert!(remote.manifest.outputs["user_features"].rows > 300);
+}
+
+/// Ballista 55's adaptive planner (`ballista.planner.adaptive.enabled`, on by default) returned
+/// the rows of `user_segments` (window ranks, a left join, a UNION ALL with an empty branch and an
+/// ORDER BY) ten times over. `server_config` turns it off; this pins that down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn user_segments_are_not_duplicated_on_the_cluster() {
+    use arrow::array::{Float64Array, Int64Array, StringArray};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let n = 400;
+    let ids: Vec<String> = (0..n).map(|i| format!("u{i:04}")).collect();
+    let days: Vec<f64> = (0..n).map(|i| (i % 17) as f64).collect();
+    let f = |v: &Vec<f64>| Arc::new(Float64Array::from(v.clone())) as _;
+    let batch = RecordBatch::try_from_iter(vec![
+        ("user_id", Arc::new(StringArray::from(ids)) as _),
+        (
+            "purchases_total",
+            Arc::new(Int64Array::from_iter_values((0..n).map(|i| i % 3))) as _,
+        ),
+        ("purchase_recency_days", f(&days)),
+        ("revenue_total", f(&days)),
+        ("tenure_days", f(&days)),
+        (
+            "signup_time",
+            Arc::new(arrow::array::Int64Array::from(vec![0; n as usize])) as _,
+        ),
+    ])
+    .unwrap();
+    let file = dir.path().join("f.parquet");
+    crate::common::write_batch(&file, &batch);
+    let cluster = InProcessCluster::start(2).await;
+    let ctx = lifecycle_cluster::remote_context(
+        &cluster.scheduler.url(),
+        &lifecycle_storage::Stores::default(),
+    )
+    .await
+    .unwrap();
+    for table in ["user_features", "users_mapped"] {
+        ctx.register_parquet(table, file.to_str().unwrap(), Default::default())
+            .await
+            .unwrap();
+    }
+    let sql = lifecycle_features::segments::user_segments_sql(
+        &[("new".into(), "tenure_days < 5".into())],
+        "old",
+        Some(("prospect", 1)),
+    );
+    let batches = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
+    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    assert_eq!(rows, n as usize, "one row per user");
+}
