@@ -7,6 +7,7 @@ mod common;
 mod datasets;
 mod failures;
 mod features;
+mod k8s;
 mod models;
 mod publish;
 mod quality;
