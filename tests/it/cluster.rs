@@ -164,29 +164,33 @@ fn close(a: f64, b: f64) -> bool {
     a == b || (a.is_nan() && b.is_nan()) || (a - b).abs() <= FLOAT_TOLERANCE * a.abs().max(b.abs())
 }
 
+/// The staged file of every table a run published, from its manifest.
+fn output_urls(manifest: &serde_json::Value) -> std::collections::BTreeMap<String, String> {
+    manifest["outputs"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(t, o)| (t.clone(), o["url"].as_str().unwrap().to_string()))
+        .collect()
+}
+
 /// Asserts that every table the local run published was published by the cluster run with the
 /// same columns, the same rows and floats within [`FLOAT_TOLERANCE`]; returns the tables.
 async fn assert_same_outputs(
-    local: &RunSummary,
-    cluster: &RunSummary,
+    local: &serde_json::Value,
+    cluster: &serde_json::Value,
     open: impl Fn(&str) -> Location,
 ) -> Vec<String> {
-    let tables: Vec<String> = local.manifest.outputs.keys().cloned().collect();
-    let theirs: Vec<String> = cluster.manifest.outputs.keys().cloned().collect();
-    assert_eq!(tables, theirs, "the same tables");
+    let (local, cluster) = (output_urls(local), output_urls(cluster));
+    let tables: Vec<String> = local.keys().cloned().collect();
+    assert_eq!(
+        tables,
+        cluster.keys().cloned().collect::<Vec<_>>(),
+        "the same tables"
+    );
     for t in &tables {
-        let a = rows(
-            open(&local.manifest.outputs[t].url)
-                .get_bytes()
-                .await
-                .unwrap(),
-        );
-        let b = rows(
-            open(&cluster.manifest.outputs[t].url)
-                .get_bytes()
-                .await
-                .unwrap(),
-        );
+        let a = rows(open(&local[t]).get_bytes().await.unwrap());
+        let b = rows(open(&cluster[t]).get_bytes().await.unwrap());
         assert_eq!(a.columns, b.columns, "{t}: columns");
         assert_eq!(a.rows.len(), b.rows.len(), "{t}: rows");
         for (i, (x, y)) in a.rows.iter().zip(&b.rows).enumerate() {
@@ -268,7 +272,8 @@ async fn daily_job_on_ballista_matches_the_local_run() {
         );
     }
     assert_eq!(local.manifest.stages, remote.manifest.stages);
-    let tables = assert_same_outputs(&local, &remote, |u| s3.open(u)).await;
+    let json = |s: &RunSummary| serde_json::to_value(&s.manifest).unwrap();
+    let tables = assert_same_outputs(&json(&local), &json(&remote), |u| s3.open(u)).await;
     for t in [
         "quarantine",
         "user_features",
@@ -332,4 +337,278 @@ async fn user_segments_are_not_duplicated_on_the_cluster() {
     let batches = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
     let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
     assert_eq!(rows, n as usize, "one row per user");
+}
+
+/// A child process that is killed (SIGKILL) when dropped; its stderr goes to a file.
+struct Proc {
+    child: std::process::Child,
+    log: std::path::PathBuf,
+}
+
+impl Proc {
+    fn spawn(args: &[String], log: std::path::PathBuf) -> Proc {
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_lifecycle"))
+            .args(args)
+            .env("LIFECYCLE_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        Proc { child, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `lifecycle scheduler` and two `lifecycle executor` processes on 127.0.0.1, losing an executor
+/// after 5 s without a heartbeat (one per second).
+struct ProcessCluster {
+    scheduler: Proc,
+    executors: Vec<Proc>,
+    port: u16,
+}
+
+impl ProcessCluster {
+    fn start(dir: &std::path::Path, name: &str) -> ProcessCluster {
+        let port = free_port();
+        let s = |v: &str| v.to_string();
+        let scheduler = Proc::spawn(
+            &[
+                s("scheduler"),
+                s("--bind-host"),
+                s("127.0.0.1"),
+                s("--bind-port"),
+                port.to_string(),
+                s("--external-host"),
+                s("127.0.0.1"),
+                s("--executor-timeout-seconds"),
+                s("5"),
+            ],
+            dir.join(format!("{name}-scheduler.log")),
+        );
+        let t = Instant::now();
+        while http_status(port, "/healthz") != Some(200) {
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "scheduler: {}",
+                scheduler.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let mut executors = vec![];
+        for i in 0..2 {
+            let health = free_port();
+            executors.push(Proc::spawn(
+                &[
+                    s("executor"),
+                    s("--bind-host"),
+                    s("127.0.0.1"),
+                    s("--external-host"),
+                    s("127.0.0.1"),
+                    s("--bind-port"),
+                    free_port().to_string(),
+                    s("--bind-grpc-port"),
+                    free_port().to_string(),
+                    s("--bind-health-port"),
+                    health.to_string(),
+                    s("--scheduler-host"),
+                    s("127.0.0.1"),
+                    s("--scheduler-port"),
+                    port.to_string(),
+                    s("--concurrent-tasks"),
+                    s("2"),
+                    s("--memory-pool-size"),
+                    s("512MiB"),
+                    s("--work-dir"),
+                    dir.join(format!("{name}-work-{i}")).display().to_string(),
+                    s("--executor-heartbeat-interval-seconds"),
+                    s("1"),
+                ],
+                dir.join(format!("{name}-executor-{i}.log")),
+            ));
+            wait_ready(health, &format!("executor {i}"));
+        }
+        ProcessCluster {
+            scheduler,
+            executors,
+            port,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("df://127.0.0.1:{}", self.port)
+    }
+}
+
+/// Generated data in `dir/data` and the demo spec writing to `dir/<out>`.
+fn process_job(dir: &std::path::Path, users: u64) -> (GeneratorParams, std::path::PathBuf) {
+    let params = GeneratorParams {
+        users,
+        ..GeneratorParams::default()
+    };
+    lifecycle_synth::generate(&params, &dir.join("data")).unwrap();
+    let spec = dir.join("demo.toml");
+    std::fs::write(&spec, include_str!("../../jobs/demo.toml")).unwrap();
+    (params, spec)
+}
+
+/// Runs `lifecycle run` with `--cluster`; once the run logs the end of its first step, `fault`
+/// is called (it kills something). Returns the exit code and the run's log.
+fn run_with_fault(
+    spec: &std::path::Path,
+    as_of: chrono::NaiveDate,
+    output: &std::path::Path,
+    cluster: &str,
+    fault: impl FnOnce(),
+) -> (i32, String) {
+    let log = output.with_extension("log");
+    let mut run = Proc::spawn(
+        &[
+            "run".into(),
+            spec.display().to_string(),
+            "--as-of".into(),
+            as_of.to_string(),
+            "--output".into(),
+            output.display().to_string(),
+            "--cluster".into(),
+            cluster.into(),
+        ],
+        log,
+    );
+    let t = Instant::now();
+    let mut fault = Some(fault);
+    loop {
+        if fault.is_some() && run.log().contains("\"step\":\"read\"") {
+            (fault.take().unwrap())();
+        }
+        if let Some(status) = run.child.try_wait().unwrap() {
+            assert!(
+                fault.is_none(),
+                "the run ended before the fault: {}",
+                run.log()
+            );
+            return (status.code().unwrap_or(-1), run.log());
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(600),
+            "the run neither finished nor failed in 10 minutes: {}",
+            run.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn committed(output: &std::path::Path) -> Vec<chrono::NaiveDate> {
+    let loc = lifecycle_storage::Stores::default()
+        .open(&url::Url::from_directory_path(output).unwrap())
+        .unwrap();
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(lifecycle_storage::committed_runs(&loc))
+        .unwrap()
+}
+
+fn manifest(output: &std::path::Path, date: chrono::NaiveDate) -> serde_json::Value {
+    let path = output.join(format!("run_manifest/run_date={date}/manifest.json"));
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+fn open_file_url(u: &str) -> Location {
+    lifecycle_storage::Stores::default()
+        .open(&url::Url::parse(u).unwrap())
+        .unwrap()
+}
+
+/// An executor killed with SIGKILL in the middle of a job: either the job completes on the
+/// other executor (Ballista reruns the lost tasks and stages) and its outputs equal a local
+/// run's, or it fails and publishes nothing. Never wrong output.
+#[test]
+fn killed_executor_gives_right_outputs_or_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let (params, spec) = process_job(dir.path(), 3000);
+    let local_out = dir.path().join("local");
+    let (code, out, err) = crate::common::lifecycle_out(&[
+        "run",
+        spec.to_str().unwrap(),
+        "--as-of",
+        &params.end().to_string(),
+        "--output",
+        local_out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    let mut cluster = ProcessCluster::start(dir.path(), "a");
+    let out = dir.path().join("distributed");
+    let url = cluster.url();
+    let victim = &mut cluster.executors[0].child;
+    let (code, log) = run_with_fault(&spec, params.end(), &out, &url, || {
+        victim.kill().unwrap();
+    });
+    assert!(!log.contains("panicked"), "{log}");
+    if code == 0 {
+        eprintln!("outcome: the job completed on the remaining executor");
+        assert_eq!(committed(&out), vec![params.end()]);
+        let local = manifest(&local_out, params.end());
+        let remote = manifest(&out, params.end());
+        assert_eq!(remote["engine"], url);
+        assert_eq!(local["rows"], remote["rows"]);
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(assert_same_outputs(&local, &remote, open_file_url));
+    } else {
+        let error = log
+            .lines()
+            .filter(|l| l.contains("error"))
+            .last()
+            .unwrap_or("");
+        eprintln!("outcome: the job failed cleanly (exit {code}): {error}");
+        assert_eq!(code, 1, "{log}");
+        assert!(committed(&out).is_empty(), "a failed run publishes nothing");
+        assert!(log.contains("error"), "{log}");
+    }
+    if std::env::var_os("LIFECYCLE_KEEP_LOGS").is_some() {
+        let keep = dir.keep();
+        eprintln!("logs in {}", keep.display());
+    }
+}
+
+/// The scheduler killed with SIGKILL in the middle of a job: the run fails with an error and
+/// publishes nothing; a rerun on a new scheduler succeeds.
+#[test]
+fn lost_scheduler_fails_the_run_and_a_rerun_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let (params, spec) = process_job(dir.path(), 1000);
+    let out = dir.path().join("out");
+    let mut first = ProcessCluster::start(dir.path(), "first");
+    let url = first.url();
+    let scheduler = &mut first.scheduler.child;
+    let (code, log) = run_with_fault(&spec, params.end(), &out, &url, || {
+        scheduler.kill().unwrap();
+    });
+    assert_eq!(code, 1, "the run fails: {log}");
+    assert!(!log.contains("panicked"), "{log}");
+    assert!(committed(&out).is_empty(), "nothing published");
+    drop(first);
+
+    let second = ProcessCluster::start(dir.path(), "second");
+    let (code, out_text, err) = crate::common::lifecycle_out(&[
+        "run",
+        spec.to_str().unwrap(),
+        "--as-of",
+        &params.end().to_string(),
+        "--output",
+        out.to_str().unwrap(),
+        "--cluster",
+        &second.url(),
+    ]);
+    assert_eq!(code, 0, "the rerun succeeds: {out_text}{err}");
+    assert_eq!(committed(&out), vec![params.end()]);
 }
