@@ -566,8 +566,7 @@ fn killed_executor_gives_right_outputs_or_none() {
     } else {
         let error = log
             .lines()
-            .filter(|l| l.contains("error"))
-            .last()
+            .rfind(|l| l.contains("error"))
             .unwrap_or("");
         eprintln!("outcome: the job failed cleanly (exit {code}): {error}");
         assert_eq!(code, 1, "{log}");
