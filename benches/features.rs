@@ -7,7 +7,10 @@
 //! run, and this process's peak resident memory (VmHWM).
 //!
 //! Settings: `LIFECYCLE_BENCH_USERS` (default 140000, about 10M events over 180 days),
-//! `LIFECYCLE_BENCH_RUNS` (default 3; the best run is reported).
+//! `LIFECYCLE_BENCH_RUNS` (default 3; the best run is reported), `LIFECYCLE_BENCH_CLUSTER=1`:
+//! run the SQL steps on a `lifecycle scheduler` with two `lifecycle executor` processes on this
+//! machine (one task slot each, so both modes use two cores), then print where the executors'
+//! time went per operator (from Ballista's per-task plan metrics, logged at debug level).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -63,7 +66,12 @@ fn main() {
         "[job]\nname = \"bench\"\noutput = \"out\"\n[events]\nurl = \"events/\"\n[users]\nurl = \"users.parquet\"\n",
     )
     .unwrap();
-    let spec = JobSpec::from_file(&spec_path).unwrap().validate().unwrap();
+    let mut spec = JobSpec::from_file(&spec_path).unwrap().validate().unwrap();
+    let cluster = std::env::var_os("LIFECYCLE_BENCH_CLUSTER").map(|_| Cluster::start(&data));
+    if let Some(c) = &cluster {
+        spec.cluster = Some(c.url.clone());
+        println!("SQL steps on {}", c.url);
+    }
     let as_of = lifecycle_synth::GeneratorParams::default().end();
     let runtime = tokio::runtime::Runtime::new().unwrap();
 
@@ -112,4 +120,168 @@ fn main() {
         "peak memory (VmHWM of this process): {:.0} MiB",
         peak_rss_mib()
     );
+    if let Some(c) = cluster {
+        c.report(runs);
+    }
+}
+
+/// A scheduler and two executors as processes of the release binary; killed on drop.
+struct Cluster {
+    url: String,
+    procs: Vec<std::process::Child>,
+    logs: Vec<PathBuf>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Cluster {
+    fn start(data: &std::path::Path) -> Cluster {
+        let dir = data.join("cluster");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let port = free_port();
+        let spawn = |args: Vec<String>, log: PathBuf| {
+            Command::new(env!("CARGO_BIN_EXE_lifecycle"))
+                .args(args)
+                .env("LIFECYCLE_LOG", "info,ballista_executor::metrics=debug")
+                .stderr(std::fs::File::create(log).unwrap())
+                .spawn()
+                .unwrap()
+        };
+        let s = |v: &str| v.to_string();
+        let mut procs = vec![spawn(
+            vec![
+                s("scheduler"),
+                s("--bind-host"),
+                s("127.0.0.1"),
+                s("--bind-port"),
+                port.to_string(),
+                s("--external-host"),
+                s("127.0.0.1"),
+            ],
+            dir.join("scheduler.log"),
+        )];
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        let mut logs = vec![];
+        for i in 0..2 {
+            let log = dir.join(format!("executor-{i}.log"));
+            procs.push(spawn(
+                vec![
+                    s("executor"),
+                    s("--bind-host"),
+                    s("127.0.0.1"),
+                    s("--external-host"),
+                    s("127.0.0.1"),
+                    s("--bind-port"),
+                    free_port().to_string(),
+                    s("--bind-grpc-port"),
+                    free_port().to_string(),
+                    s("--bind-health-port"),
+                    free_port().to_string(),
+                    s("--scheduler-port"),
+                    port.to_string(),
+                    s("--scheduler-host"),
+                    s("127.0.0.1"),
+                    s("--concurrent-tasks"),
+                    s("1"),
+                    s("--work-dir"),
+                    dir.join(format!("work-{i}")).display().to_string(),
+                ],
+                log.clone(),
+            ));
+            logs.push(log);
+        }
+        // Both executors log "executor ready" once the scheduler acknowledged them.
+        let t = Instant::now();
+        while !logs.iter().all(|l| {
+            std::fs::read_to_string(l)
+                .unwrap_or_default()
+                .contains("executor ready")
+        }) {
+            assert!(t.elapsed().as_secs() < 60, "executors not ready");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        Cluster {
+            url: format!("df://127.0.0.1:{port}"),
+            procs,
+            logs,
+        }
+    }
+
+    /// Sums `elapsed_compute` (and the shuffle writer's `write_time`) per operator over every
+    /// task of every run, from the executors' logs; prints them per run.
+    fn report(&self, runs: usize) {
+        let mut by_op: std::collections::BTreeMap<String, f64> = Default::default();
+        for log in &self.logs {
+            for line in std::fs::read_to_string(log).unwrap_or_default().lines() {
+                let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+                    continue;
+                };
+                let Some(msg) = v["fields"]["message"].as_str() else {
+                    continue;
+                };
+                if !msg.contains("Physical plan with metrics") {
+                    continue;
+                }
+                for plan_line in msg.lines() {
+                    let t = plan_line.trim();
+                    let Some((op, _)) = t.split_once(':') else {
+                        continue;
+                    };
+                    if op.contains(' ') || !op.ends_with("Exec") {
+                        continue;
+                    }
+                    for key in ["elapsed_compute=", "write_time="] {
+                        if let Some(secs) = metric_secs(t, key) {
+                            *by_op.entry(op.to_string()).or_default() += secs;
+                        }
+                    }
+                }
+            }
+        }
+        let total: f64 = by_op.values().sum();
+        println!("\nexecutor time per operator (CPU seconds per run, all tasks):");
+        let mut ops: Vec<_> = by_op.into_iter().collect();
+        ops.sort_by(|a, b| b.1.total_cmp(&a.1));
+        for (op, secs) in ops {
+            println!(
+                "  {op:<28} {:>7.2} s  {:>5.1}%",
+                secs / runs as f64,
+                100.0 * secs / total.max(1e-9)
+            );
+        }
+    }
+}
+
+/// The value of `key` (`elapsed_compute=12.3ms`) in a metrics line, in seconds.
+fn metric_secs(line: &str, key: &str) -> Option<f64> {
+    let rest = &line[line.find(key)? + key.len()..];
+    let end = rest.find([',', ']']).unwrap_or(rest.len());
+    let v = rest[..end].trim();
+    let split = v.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+    let (n, unit) = v.split_at(split);
+    let n: f64 = n.parse().ok()?;
+    let scale = match unit {
+        "ns" => 1e-9,
+        "µs" | "us" => 1e-6,
+        "ms" => 1e-3,
+        "s" => 1.0,
+        _ => return None,
+    };
+    Some(n * scale)
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for p in &mut self.procs {
+            let _ = p.kill();
+            let _ = p.wait();
+        }
+    }
 }

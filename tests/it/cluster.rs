@@ -564,10 +564,7 @@ fn killed_executor_gives_right_outputs_or_none() {
         let rt = tokio::runtime::Runtime::new().unwrap();
         rt.block_on(assert_same_outputs(&local, &remote, open_file_url));
     } else {
-        let error = log
-            .lines()
-            .rfind(|l| l.contains("error"))
-            .unwrap_or("");
+        let error = log.lines().rfind(|l| l.contains("error")).unwrap_or("");
         eprintln!("outcome: the job failed cleanly (exit {code}): {error}");
         assert_eq!(code, 1, "{log}");
         assert!(committed(&out).is_empty(), "a failed run publishes nothing");
