@@ -200,3 +200,34 @@ pub async fn remote_context(url: &str, stores: &Stores) -> Result<SessionContext
     lifecycle_features::register_functions(&ctx);
     Ok(ctx)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_storage_round_trips_through_session_settings() {
+        let mut job = JobStorage::default();
+        job.options
+            .insert("endpoint".into(), "http://127.0.0.1:9000".into());
+        job.options
+            .insert("aws_secret_access_key".into(), "s3cr3t".into());
+        job.retry.max_retries = 3;
+        job.retry.connect_timeout = Duration::from_secs(7);
+        let sent = SessionConfig::new().with_option_extension(job.clone());
+        // What an executor does with the settings it receives.
+        let mut got = server_config();
+        for e in sent.options().entries() {
+            if let Some(v) = e.value {
+                got.options_mut().set(&e.key, &v).unwrap();
+            }
+        }
+        let got = got.options().extensions.get::<JobStorage>().unwrap();
+        assert_eq!(got.options, job.options);
+        assert_eq!(got.retry, job.retry);
+        assert!(!format!("{got:?}").contains("s3cr3t"), "Debug hides values");
+        let mut bad = JobStorage::default();
+        let err = bad.set("retry.max_retires", "3").unwrap_err().to_string();
+        assert!(err.contains("lifecycle.retry.max_retires"), "{err}");
+    }
+}

@@ -392,6 +392,48 @@ impl Location {
 mod tests {
     use super::*;
 
+    #[test]
+    fn portable_options_carry_credentials_but_not_local_files() {
+        let stores = Stores::default()
+            .with_env([
+                ("AWS_ACCESS_KEY_ID".to_string(), "AKID".to_string()),
+                (
+                    "AWS_SECRET_ACCESS_KEY".to_string(),
+                    "env-secret".to_string(),
+                ),
+                ("AWS_REGION".to_string(), "eu-west-1".to_string()),
+                (
+                    "AWS_WEB_IDENTITY_TOKEN_FILE".to_string(),
+                    "/var/run/token".to_string(),
+                ),
+                ("AWS_PROFILE".to_string(), "dev".to_string()),
+                ("HOME".to_string(), "/root".to_string()),
+            ])
+            .with_settings(
+                &opts(&[
+                    ("aws_secret_access_key", "spec-secret"),
+                    ("endpoint", "http://s3"),
+                ]),
+                RetrySettings::default(),
+            )
+            .unwrap();
+        let p = stores.portable_options();
+        assert_eq!(p["aws_access_key_id"], "AKID");
+        assert_eq!(p["aws_region"], "eu-west-1");
+        assert_eq!(
+            p["aws_secret_access_key"], "spec-secret",
+            "explicit options win"
+        );
+        assert_eq!(p["endpoint"], "http://s3");
+        assert!(!p.contains_key("aws_web_identity_token_file"));
+        assert!(
+            !p.keys()
+                .any(|k| k.contains("profile") || k.contains("home"))
+        );
+        // What another process builds from them is accepted as settings.
+        Stores::default().with_settings(&p, stores.retry()).unwrap();
+    }
+
     fn opts(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
             .iter()
