@@ -25,7 +25,7 @@ fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
 type Matrix = Vec<(f64, f64, f64, f64)>;
 
 fn cdnow_master(dir: &Path) -> Matrix {
-    let spec_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("jobs/cdnow.toml");
+    let spec_path = manifest_dir().join("jobs/cdnow.toml");
     let mut spec = lifecycle_spec::JobSpec::from_file(&spec_path).unwrap();
     spec.job.output = dir.join("cdnow-out").to_str().unwrap().to_string();
     spec.clv.holdout_days = 0;
@@ -159,7 +159,7 @@ fn main() {
             );
             continue;
         };
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/peers/clv_lifetimes.py");
+        let script = manifest_dir().join("benches/peers/clv_lifetimes.py");
         let out = std::process::Command::new(python)
             .arg(script)
             .arg(&csv)
@@ -186,4 +186,12 @@ fn main() {
             pgg / gg_s
         );
     }
+}
+
+/// This package's directory, read at run time (cargo sets it for what it runs): a path baked in
+/// at compile time belongs to whichever checkout built the shared target dir last.
+fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }

@@ -9,8 +9,10 @@
 //! Settings: `LIFECYCLE_BENCH_USERS` (default 140000, about 10M events over 180 days),
 //! `LIFECYCLE_BENCH_RUNS` (default 3; the best run is reported), `LIFECYCLE_BENCH_CLUSTER=1`:
 //! run the SQL steps on a `lifecycle scheduler` with two `lifecycle executor` processes on this
-//! machine (one task slot each, so both modes use two cores), then print where the executors'
-//! time went per operator (from Ballista's per-task plan metrics, logged at debug level).
+//! machine (one task slot each, so both modes use two cores), then print, per step, where the
+//! cluster's time went: scan, filter and project, aggregate, sort/join/window, shuffle write and
+//! read (from the metrics the scheduler logs at debug level for every finished stage, summed
+//! over its tasks).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -129,7 +131,8 @@ fn main() {
 struct Cluster {
     url: String,
     procs: Vec<std::process::Child>,
-    logs: Vec<PathBuf>,
+    scheduler_log: PathBuf,
+    driver_log: PathBuf,
 }
 
 fn free_port() -> u16 {
@@ -149,7 +152,7 @@ impl Cluster {
         let spawn = |args: Vec<String>, log: PathBuf| {
             Command::new(env!("CARGO_BIN_EXE_lifecycle"))
                 .args(args)
-                .env("LIFECYCLE_LOG", "info,ballista_executor::metrics=debug")
+                .env("LIFECYCLE_LOG", "info,ballista_scheduler::display=debug")
                 .stderr(std::fs::File::create(log).unwrap())
                 .spawn()
                 .unwrap()
@@ -207,54 +210,173 @@ impl Cluster {
             assert!(t.elapsed().as_secs() < 60, "executors not ready");
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
+        // The driver's "step done" events, for attributing jobs to steps.
+        let driver_log = dir.join("driver.log");
+        let file = std::fs::File::create(&driver_log).unwrap();
+        tracing_subscriber::fmt()
+            .json()
+            .with_writer(std::sync::Mutex::new(file))
+            .with_env_filter("lifecycle_pipeline=info")
+            .init();
         Cluster {
             url: format!("df://127.0.0.1:{port}"),
             procs,
-            logs,
+            scheduler_log: dir.join("scheduler.log"),
+            driver_log,
         }
     }
 
-    /// Sums `elapsed_compute` (and the shuffle writer's `write_time`) per operator over every
-    /// task of every run, from the executors' logs; prints them per run.
+    /// Where the cluster's time went, per pipeline step: each Ballista job is given to the step
+    /// during which the scheduler queued it (step boundaries are the driver's "step done"
+    /// events), and each finished stage's metrics (summed over its tasks by the scheduler) are
+    /// added up per kind of work. Times are CPU time inside operators, except shuffle read,
+    /// which is the time tasks waited for shuffle files (local or over Flight).
     fn report(&self, runs: usize) {
-        let mut by_op: std::collections::BTreeMap<String, f64> = Default::default();
-        for log in &self.logs {
-            for line in std::fs::read_to_string(log).unwrap_or_default().lines() {
-                let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+        let ts = |v: &serde_json::Value| {
+            chrono::DateTime::parse_from_rfc3339(v["timestamp"].as_str()?)
+                .ok()
+                .map(|t| t.timestamp_micros())
+        };
+        let json_lines = |path: &std::path::Path| -> Vec<serde_json::Value> {
+            std::fs::read_to_string(path)
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect()
+        };
+        // Step windows (start, end, step) from the driver's log.
+        let mut windows = vec![];
+        let mut last = None;
+        for v in json_lines(&self.driver_log) {
+            let msg = v["fields"]["message"].as_str().unwrap_or_default();
+            if msg == "run starting" {
+                last = ts(&v);
+            } else if msg == "step done" {
+                let (Some(from), Some(to)) = (last, ts(&v)) else {
                     continue;
                 };
-                let Some(msg) = v["fields"]["message"].as_str() else {
-                    continue;
-                };
-                if !msg.contains("Physical plan with metrics") {
-                    continue;
+                let step = v["fields"]["step"].as_str().unwrap_or("?").to_string();
+                windows.push((from, to, step));
+                last = Some(to);
+            }
+        }
+        let step_of = |t: i64| {
+            windows
+                .iter()
+                .find(|(from, to, _)| *from <= t && t <= *to)
+                .map(|w| w.2.clone())
+                .unwrap_or_else(|| "(between steps)".into())
+        };
+        let mut job_step = std::collections::HashMap::new();
+        let mut queued = std::collections::HashMap::new();
+        // Per step: jobs, job seconds (queued to finished), stages, stages without metrics.
+        let mut jobs: std::collections::BTreeMap<String, (u32, f64, u32, u32)> = Default::default();
+        // Per (step, kind of work): seconds.
+        let mut work: std::collections::BTreeMap<(String, &str), f64> = Default::default();
+        // The feature step's stages: (job, seconds since queued when finished, stage, operators).
+        let mut timeline: Vec<(String, f64, String, String)> = vec![];
+        let job_id = |msg: &str| -> Option<String> {
+            let rest = &msg[msg.find('[')? + 1..];
+            Some(rest[..rest.find([']', '/'])?].to_string())
+        };
+        for v in json_lines(&self.scheduler_log) {
+            let msg = v["fields"]["message"].as_str().unwrap_or_default();
+            let (Some(t), Some(job)) = (ts(&v), job_id(msg)) else {
+                continue;
+            };
+            if msg.starts_with("Job queued") {
+                let step = step_of(t);
+                jobs.entry(step.clone()).or_default().0 += 1;
+                job_step.insert(job.clone(), step);
+                queued.insert(job, t);
+            } else if msg.starts_with("Job finished successfully") {
+                if let (Some(step), Some(q)) = (job_step.get(&job), queued.get(&job)) {
+                    jobs.entry(step.clone()).or_default().1 += (t - q) as f64 / 1e6;
                 }
-                for plan_line in msg.lines() {
-                    let t = plan_line.trim();
+            } else if msg.starts_with("Fail to combine stage metrics") {
+                if let Some(step) = job_step.get(&job) {
+                    jobs.entry(step.clone()).or_default().3 += 1;
+                }
+            } else if msg.contains("Stage finished, physical plan with metrics") {
+                let Some(step) = job_step.get(&job) else {
+                    continue;
+                };
+                jobs.entry(step.clone()).or_default().2 += 1;
+                if step == "features" {
+                    // The stage's operators, outermost first, for the timeline below.
+                    let ops: Vec<&str> = msg
+                        .lines()
+                        .skip(2)
+                        .filter_map(|l| l.trim().split_once(':').map(|(op, _)| op))
+                        .filter(|op| !op.contains(' ') && *op != "ProjectionExec")
+                        .collect();
+                    let stage = msg.split('/').nth(1).and_then(|r| r.split(']').next());
+                    let since = (t - queued[&job]) as f64 / 1e6;
+                    timeline.push((
+                        job.clone(),
+                        since,
+                        stage.unwrap_or("?").to_string(),
+                        ops.join(" < "),
+                    ));
+                }
+                for line in msg.lines() {
+                    let t = line.trim();
                     let Some((op, _)) = t.split_once(':') else {
                         continue;
                     };
-                    if op.contains(' ') || !op.ends_with("Exec") {
+                    let Some(metrics) = t.rfind("metrics=[").map(|i| &t[i..]) else {
                         continue;
-                    }
-                    for key in ["elapsed_compute=", "write_time="] {
-                        if let Some(secs) = metric_secs(t, key) {
-                            *by_op.entry(op.to_string()).or_default() += secs;
+                    };
+                    let (kind, keys): (&str, &[&str]) = match op {
+                        "DataSourceExec" => {
+                            ("scan (decode parquet)", &["time_elapsed_processing="])
+                        }
+                        "ShuffleWriterExec" | "SortShuffleWriterExec" => {
+                            ("shuffle write", &["write_time=", "repart_time="])
+                        }
+                        "ShuffleReaderExec" => ("shuffle read (wait)", &["fetch_time="]),
+                        "AggregateExec" => ("aggregate", &["elapsed_compute="]),
+                        "FilterExec" | "ProjectionExec" => {
+                            ("filter + project", &["elapsed_compute="])
+                        }
+                        _ => ("sort, join, window, other", &["elapsed_compute="]),
+                    };
+                    for key in keys {
+                        if let Some(secs) = metric_secs(metrics, key) {
+                            *work.entry((step.clone(), kind)).or_default() += secs;
                         }
                     }
                 }
             }
         }
-        let total: f64 = by_op.values().sum();
-        println!("\nexecutor time per operator (CPU seconds per run, all tasks):");
-        let mut ops: Vec<_> = by_op.into_iter().collect();
-        ops.sort_by(|a, b| b.1.total_cmp(&a.1));
-        for (op, secs) in ops {
+        println!("\nwhere the cluster's time went, per step (seconds per run):");
+        for (step, (n, job_secs, stages, missing)) in &jobs {
             println!(
-                "  {op:<28} {:>7.2} s  {:>5.1}%",
-                secs / runs as f64,
-                100.0 * secs / total.max(1e-9)
+                "  {step}: {:.0} jobs, {:.0} stages, {:.2} s from job queued to finished{}",
+                *n as f64 / runs as f64,
+                *stages as f64 / runs as f64,
+                job_secs / runs as f64,
+                if *missing > 0 {
+                    format!(" ({missing} stages without metrics)")
+                } else {
+                    String::new()
+                }
             );
+            let mut kinds: Vec<_> = work
+                .iter()
+                .filter(|((s, _), _)| s == step)
+                .map(|((_, k), secs)| (*k, *secs))
+                .collect();
+            kinds.sort_by(|a, b| b.1.total_cmp(&a.1));
+            for (kind, secs) in kinds.into_iter().filter(|k| k.1 >= 0.005) {
+                println!("    {kind:<28} {:>7.2} s", secs / runs as f64);
+            }
+        }
+        if let Some((last_job, ..)) = timeline.last() {
+            println!("\nthe last run's feature job, stages as they finished:");
+            for (_, since, stage, ops) in timeline.iter().filter(|s| &s.0 == last_job) {
+                println!("  +{since:>5.2} s  stage {stage:<2} {ops}");
+            }
         }
     }
 }

@@ -1,8 +1,6 @@
 //! The CLV summary computed by the pipeline's SQL from the raw CDNOW sample equals the published
 //! summary row for row, and the models fitted on it give the published parameters.
 
-use std::path::Path;
-
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::Float64Type;
 use lifecycle_spec::JobSpec;
@@ -29,13 +27,10 @@ deduplicate = false
 
 /// The summary rows `(id, x, t_x, T, monetary)` computed by the SQL, for a cutoff of 1997-10-01.
 async fn summary() -> Vec<(u32, f64, f64, f64, Option<f64>)> {
-    let spec = JobSpec::from_toml_str(
-        SAMPLE_SPEC,
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("job.toml"),
-    )
-    .unwrap()
-    .validate()
-    .unwrap();
+    let spec = JobSpec::from_toml_str(SAMPLE_SPEC, &repo_dir().join("job.toml"))
+        .unwrap()
+        .validate()
+        .unwrap();
     let ctx = lifecycle_features::new_session();
     let loc = Stores::default().open(&spec.events.url).unwrap();
     lifecycle_features::input::register_input(&ctx, &spec.events, &loc, None)
@@ -151,7 +146,7 @@ async fn cdnow_summary_from_raw_transactions_matches_the_published_one() {
 #[tokio::test]
 async fn the_daily_job_writes_customer_value_and_a_holdout_evaluation_for_cdnow() {
     let dir = tempfile::tempdir().unwrap();
-    let spec_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("jobs/cdnow.toml");
+    let spec_path = repo_dir().join("jobs/cdnow.toml");
     let mut spec = JobSpec::from_file(&spec_path).unwrap();
     spec.job.output = dir.path().to_str().unwrap().to_string();
     let spec = spec.validate().unwrap();

@@ -207,8 +207,17 @@ pub fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
     out
 }
 
+/// This package's directory, read when the test runs: cargo sets `CARGO_MANIFEST_DIR` for the
+/// processes it runs too, and a directory baked in at compile time is wrong when another checkout
+/// shares the target dir (cargo reuses artifacts across checkout paths).
+pub fn repo_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
 pub fn shared_datasets() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets")
+    repo_dir().join("../shared/datasets")
 }
 
 pub fn assert_close(got: Option<f64>, want: f64, what: &str) {

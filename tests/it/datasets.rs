@@ -12,9 +12,7 @@ async fn run_shipped_spec(name: &str, out: &Path) -> lifecycle_pipeline::RunSumm
         shared_datasets().exists(),
         "../shared/datasets must sit beside the checkout"
     );
-    let spec_path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("jobs")
-        .join(name);
+    let spec_path = repo_dir().join("jobs").join(name);
     let mut spec = JobSpec::from_file(&spec_path).unwrap();
     spec.job.output = out.to_str().unwrap().to_string();
     let spec = spec.validate().unwrap();

@@ -21,7 +21,7 @@ struct Tools {
 }
 
 fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    crate::common::repo_dir()
 }
 
 fn run_ok(cmd: &mut Command, what: &str) -> Vec<u8> {

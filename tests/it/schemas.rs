@@ -56,9 +56,7 @@ async fn output_schemas_match_the_golden_file_for_any_input() {
         ..Default::default()
     };
     lifecycle_synth::generate(&params, dir.path()).unwrap();
-    let demo =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("jobs/demo.toml"))
-            .unwrap();
+    let demo = std::fs::read_to_string(repo_dir().join("jobs/demo.toml")).unwrap();
     std::fs::write(dir.path().join("demo.toml"), demo.replace("data/", "")).unwrap();
     let end = params.end().to_string();
     run(&dir.path().join("demo.toml"), &end, "2030-01-01T00:00:00Z")
@@ -84,7 +82,7 @@ async fn output_schemas_match_the_golden_file_for_any_input() {
         "the input's nullability leaked into an output schema"
     );
 
-    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join(GOLDEN);
+    let golden = repo_dir().join(GOLDEN);
     let got = format!("{from_csv}{models}");
     if std::env::var_os("LIFECYCLE_BLESS").is_some() {
         std::fs::write(&golden, &got).unwrap();

@@ -152,9 +152,13 @@ pub(crate) mod tests {
     use super::*;
 
     fn shared(file: &str) -> String {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/datasets/cdnow")
-            .join(file);
+        // Read at run time: see `tests/it/common.rs` `repo_dir` for why.
+        let path = std::path::PathBuf::from(
+            std::env::var_os("CARGO_MANIFEST_DIR")
+                .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+        )
+        .join("../../../shared/datasets/cdnow")
+        .join(file);
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
     }
 

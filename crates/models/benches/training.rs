@@ -15,7 +15,7 @@
 //! (iterations reported), trees without early stopping.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use lifecycle_models::Matrix;
@@ -179,8 +179,7 @@ fn main() {
         &format!("({rows},)"),
         &labels,
     );
-    let script =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../benches/peers/models_sklearn.py");
+    let script = manifest_dir().join("../../benches/peers/models_sklearn.py");
     let out = std::process::Command::new(python)
         .arg(script)
         .arg(dir.path())
@@ -214,4 +213,12 @@ fn main() {
             );
         }
     }
+}
+
+/// This package's directory, read at run time (cargo sets it for what it runs): a path baked in
+/// at compile time belongs to whichever checkout built the shared target dir last.
+fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }

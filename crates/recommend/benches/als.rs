@@ -9,7 +9,7 @@
 //! (100,000), `LIFECYCLE_BENCH_ITERATIONS` (3).
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use lifecycle_recommend::Csr;
@@ -106,7 +106,7 @@ fn main() {
     );
     let val: Vec<u8> = m.values.iter().flat_map(|x| x.to_le_bytes()).collect();
     write_npy(&dir.path().join("values.npy"), "<f4", m.values.len(), &val);
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../benches/peers/als_implicit.py");
+    let script = manifest_dir().join("../../benches/peers/als_implicit.py");
     let out = std::process::Command::new(python)
         .arg(script)
         .arg(dir.path())
@@ -138,4 +138,12 @@ fn main() {
             theirs / per
         );
     }
+}
+
+/// This package's directory, read at run time (cargo sets it for what it runs): a path baked in
+/// at compile time belongs to whichever checkout built the shared target dir last.
+fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }

@@ -80,8 +80,13 @@ mod tests {
     /// `../shared/reference/ranking_fixture`, loaded from its CSVs when present, else the same
     /// rows inline (the fixture is read-only reference data beside the repository).
     fn fixture() -> (HashMap<u32, Vec<u32>>, HashMap<u32, HashSet<u32>>) {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/reference/ranking_fixture");
+        // Read at run time: a path baked in at compile time is another checkout's when checkouts
+        // share the target dir.
+        let dir = std::path::PathBuf::from(
+            std::env::var_os("CARGO_MANIFEST_DIR")
+                .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+        )
+        .join("../../../shared/reference/ranking_fixture");
         let read = |name: &str, inline: &str| {
             std::fs::read_to_string(dir.join(name)).unwrap_or_else(|_| inline.to_string())
         };
