@@ -372,6 +372,18 @@ impl Cluster {
                 println!("    {kind:<28} {:>7.2} s", secs / runs as f64);
             }
         }
+        for (name, p) in ["scheduler", "executor 0", "executor 1"]
+            .iter()
+            .zip(&self.procs)
+        {
+            let status = std::fs::read_to_string(format!("/proc/{}/status", p.id()));
+            let hwm = status.unwrap_or_default();
+            let hwm = hwm.lines().find_map(|l| l.strip_prefix("VmHWM:"));
+            println!(
+                "peak memory (VmHWM) of {name}: {}",
+                hwm.unwrap_or("?").trim()
+            );
+        }
         if let Some((last_job, ..)) = timeline.last() {
             println!("\nthe last run's feature job, stages as they finished:");
             for (_, since, stage, ops) in timeline.iter().filter(|s| &s.0 == last_job) {
