@@ -21,6 +21,10 @@ use std::time::Instant;
 use lifecycle_pipeline::RunOptions;
 use lifecycle_spec::JobSpec;
 
+#[path = "../tests/support/processes.rs"]
+mod processes;
+use processes::ProcessCluster;
+
 fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
     std::env::var(key)
         .ok()
@@ -28,8 +32,9 @@ fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+/// Peak resident memory (VmHWM) of a process (`"self"` or a pid), in MiB.
+fn peak_rss_mib(pid: &str) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
         .find_map(|l| l.strip_prefix("VmHWM:"))
@@ -120,7 +125,7 @@ fn main() {
     );
     println!(
         "peak memory (VmHWM of this process): {:.0} MiB",
-        peak_rss_mib()
+        peak_rss_mib("self")
     );
     if let Some(c) = cluster {
         c.report(runs);
@@ -130,17 +135,8 @@ fn main() {
 /// A scheduler and two executors as processes of the release binary; killed on drop.
 struct Cluster {
     url: String,
-    procs: Vec<std::process::Child>,
-    scheduler_log: PathBuf,
+    procs: ProcessCluster,
     driver_log: PathBuf,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl Cluster {
@@ -148,68 +144,14 @@ impl Cluster {
         let dir = data.join("cluster");
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let port = free_port();
-        let spawn = |args: Vec<String>, log: PathBuf| {
-            Command::new(env!("CARGO_BIN_EXE_lifecycle"))
-                .args(args)
-                .env("LIFECYCLE_LOG", "info,ballista_scheduler::display=debug")
-                .stderr(std::fs::File::create(log).unwrap())
-                .spawn()
-                .unwrap()
-        };
-        let s = |v: &str| v.to_string();
-        let mut procs = vec![spawn(
-            vec![
-                s("scheduler"),
-                s("--bind-host"),
-                s("127.0.0.1"),
-                s("--bind-port"),
-                port.to_string(),
-                s("--external-host"),
-                s("127.0.0.1"),
-            ],
-            dir.join("scheduler.log"),
-        )];
-        std::thread::sleep(std::time::Duration::from_secs(1));
-        let mut logs = vec![];
-        for i in 0..2 {
-            let log = dir.join(format!("executor-{i}.log"));
-            procs.push(spawn(
-                vec![
-                    s("executor"),
-                    s("--bind-host"),
-                    s("127.0.0.1"),
-                    s("--external-host"),
-                    s("127.0.0.1"),
-                    s("--bind-port"),
-                    free_port().to_string(),
-                    s("--bind-grpc-port"),
-                    free_port().to_string(),
-                    s("--bind-health-port"),
-                    free_port().to_string(),
-                    s("--scheduler-port"),
-                    port.to_string(),
-                    s("--scheduler-host"),
-                    s("127.0.0.1"),
-                    s("--concurrent-tasks"),
-                    s("1"),
-                    s("--work-dir"),
-                    dir.join(format!("work-{i}")).display().to_string(),
-                ],
-                log.clone(),
-            ));
-            logs.push(log);
-        }
-        // Both executors log "executor ready" once the scheduler acknowledged them.
-        let t = Instant::now();
-        while !logs.iter().all(|l| {
-            std::fs::read_to_string(l)
-                .unwrap_or_default()
-                .contains("executor ready")
-        }) {
-            assert!(t.elapsed().as_secs() < 60, "executors not ready");
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
+        // The scheduler logs every finished stage's metrics at debug level.
+        let procs = ProcessCluster::start(
+            &dir,
+            "bench",
+            "info,ballista_scheduler::display=debug",
+            &[],
+            &["--concurrent-tasks", "1"],
+        );
         // The driver's "step done" events, for attributing jobs to steps.
         let driver_log = dir.join("driver.log");
         let file = std::fs::File::create(&driver_log).unwrap();
@@ -219,9 +161,8 @@ impl Cluster {
             .with_env_filter("lifecycle_pipeline=info")
             .init();
         Cluster {
-            url: format!("df://127.0.0.1:{port}"),
+            url: procs.url(),
             procs,
-            scheduler_log: dir.join("scheduler.log"),
             driver_log,
         }
     }
@@ -279,7 +220,7 @@ impl Cluster {
             let rest = &msg[msg.find('[')? + 1..];
             Some(rest[..rest.find([']', '/'])?].to_string())
         };
-        for v in json_lines(&self.scheduler_log) {
+        for v in json_lines(&self.procs.scheduler.log) {
             let msg = v["fields"]["message"].as_str().unwrap_or_default();
             let (Some(t), Some(job)) = (ts(&v), job_id(msg)) else {
                 continue;
@@ -372,17 +313,12 @@ impl Cluster {
                 println!("    {kind:<28} {:>7.2} s", secs / runs as f64);
             }
         }
-        for (name, p) in ["scheduler", "executor 0", "executor 1"]
-            .iter()
-            .zip(&self.procs)
-        {
-            let status = std::fs::read_to_string(format!("/proc/{}/status", p.id()));
-            let hwm = status.unwrap_or_default();
-            let hwm = hwm.lines().find_map(|l| l.strip_prefix("VmHWM:"));
-            println!(
-                "peak memory (VmHWM) of {name}: {}",
-                hwm.unwrap_or("?").trim()
-            );
+        let executors = self.procs.executors.iter().enumerate();
+        let procs = std::iter::once(("scheduler".to_string(), &self.procs.scheduler))
+            .chain(executors.map(|(i, p)| (format!("executor {i}"), p)));
+        for (name, p) in procs {
+            let mib = peak_rss_mib(&p.child.id().to_string());
+            println!("peak memory (VmHWM) of {name}: {mib:.0} MiB");
         }
         if let Some((last_job, ..)) = timeline.last() {
             println!("\nthe last run's feature job, stages as they finished:");
@@ -409,13 +345,4 @@ fn metric_secs(line: &str, key: &str) -> Option<f64> {
         _ => return None,
     };
     Some(n * scale)
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        for p in &mut self.procs {
-            let _ = p.kill();
-            let _ = p.wait();
-        }
-    }
 }

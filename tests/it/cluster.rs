@@ -2,7 +2,6 @@
 //! as `lifecycle scheduler` / `lifecycle executor` processes), reading from and writing to a
 //! real S3 server or local folders, compared with the same job run locally.
 
-use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use arrow::array::{Array, AsArray, RecordBatch};
@@ -16,47 +15,13 @@ use lifecycle_synth::GeneratorParams;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::common::snapshot;
+use crate::processes::{Proc, ProcessCluster, free_port, wait_ready};
 use crate::s3::{KEY, S3Server, SECRET};
 
 /// Relative tolerance for floats between a local and a distributed run. Sums of amounts are
 /// exact decimals and every table is ordered, so the runs agree to the last bit today; the
 /// tolerance allows for aggregates DataFusion may combine in another order across partitions.
 pub const FLOAT_TOLERANCE: f64 = 1e-9;
-
-/// A free TCP port on 127.0.0.1 (bound, then released for the server to take).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// The HTTP status of `GET path` on 127.0.0.1:port, or None when nothing answers.
-pub fn http_status(port: u16, path: &str) -> Option<u16> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut head = [0u8; 12];
-    s.read_exact(&mut head).ok()?;
-    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
-}
-
-/// Waits until `/readyz` on `port` answers 200.
-pub fn wait_ready(port: u16, what: &str) {
-    let t = Instant::now();
-    while http_status(port, "/readyz") != Some(200) {
-        assert!(
-            t.elapsed() < Duration::from_secs(60),
-            "{what} not ready after 60 s"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 /// A scheduler and executors running in this process; they stop with the test's runtime.
 pub struct InProcessCluster {
@@ -339,114 +304,23 @@ async fn user_segments_are_not_duplicated_on_the_cluster() {
     assert_eq!(rows, n as usize, "one row per user");
 }
 
-/// A child process that is killed (SIGKILL) when dropped; its stderr goes to a file.
-struct Proc {
-    child: std::process::Child,
-    log: std::path::PathBuf,
-}
-
-impl Proc {
-    fn spawn(args: &[String], log: std::path::PathBuf) -> Proc {
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_lifecycle"))
-            .args(args)
-            .env("LIFECYCLE_LOG", "info")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        Proc { child, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `lifecycle scheduler` and two `lifecycle executor` processes on 127.0.0.1, losing an executor
-/// after 5 s without a heartbeat (one per second).
-struct ProcessCluster {
-    scheduler: Proc,
-    executors: Vec<Proc>,
-    port: u16,
-}
-
-impl ProcessCluster {
-    fn start(dir: &std::path::Path, name: &str) -> ProcessCluster {
-        let port = free_port();
-        let s = |v: &str| v.to_string();
-        let scheduler = Proc::spawn(
-            &[
-                s("scheduler"),
-                s("--bind-host"),
-                s("127.0.0.1"),
-                s("--bind-port"),
-                port.to_string(),
-                s("--external-host"),
-                s("127.0.0.1"),
-                s("--executor-timeout-seconds"),
-                s("5"),
-            ],
-            dir.join(format!("{name}-scheduler.log")),
-        );
-        let t = Instant::now();
-        while http_status(port, "/healthz") != Some(200) {
-            assert!(
-                t.elapsed() < Duration::from_secs(30),
-                "scheduler: {}",
-                scheduler.log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let mut executors = vec![];
-        for i in 0..2 {
-            let health = free_port();
-            executors.push(Proc::spawn(
-                &[
-                    s("executor"),
-                    s("--bind-host"),
-                    s("127.0.0.1"),
-                    s("--external-host"),
-                    s("127.0.0.1"),
-                    s("--bind-port"),
-                    free_port().to_string(),
-                    s("--bind-grpc-port"),
-                    free_port().to_string(),
-                    s("--bind-health-port"),
-                    health.to_string(),
-                    s("--scheduler-host"),
-                    s("127.0.0.1"),
-                    s("--scheduler-port"),
-                    port.to_string(),
-                    s("--concurrent-tasks"),
-                    s("2"),
-                    s("--memory-pool-size"),
-                    s("512MiB"),
-                    s("--work-dir"),
-                    dir.join(format!("{name}-work-{i}")).display().to_string(),
-                    s("--executor-heartbeat-interval-seconds"),
-                    s("1"),
-                ],
-                dir.join(format!("{name}-executor-{i}.log")),
-            ));
-            wait_ready(health, &format!("executor {i}"));
-        }
-        ProcessCluster {
-            scheduler,
-            executors,
-            port,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("df://127.0.0.1:{}", self.port)
-    }
+/// `lifecycle scheduler` and two `lifecycle executor` processes that lose an executor after 5 s
+/// without a heartbeat (one per second).
+fn process_cluster(dir: &std::path::Path, name: &str) -> ProcessCluster {
+    ProcessCluster::start(
+        dir,
+        name,
+        "info",
+        &["--executor-timeout-seconds", "5"],
+        &[
+            "--concurrent-tasks",
+            "2",
+            "--memory-pool-size",
+            "512MiB",
+            "--executor-heartbeat-interval-seconds",
+            "1",
+        ],
+    )
 }
 
 /// Generated data in `dir/data` and the demo spec writing to `dir/<out>`.
@@ -483,6 +357,7 @@ fn run_with_fault(
             cluster.into(),
         ],
         log,
+        "info",
     );
     let t = Instant::now();
     let mut fault = Some(fault);
@@ -546,7 +421,7 @@ fn killed_executor_gives_right_outputs_or_none() {
     ]);
     assert_eq!(code, 0, "{out}{err}");
 
-    let mut cluster = ProcessCluster::start(dir.path(), "a");
+    let mut cluster = process_cluster(dir.path(), "a");
     let out = dir.path().join("distributed");
     let url = cluster.url();
     let victim = &mut cluster.executors[0].child;
@@ -583,7 +458,7 @@ fn lost_scheduler_fails_the_run_and_a_rerun_succeeds() {
     let dir = tempfile::tempdir().unwrap();
     let (params, spec) = process_job(dir.path(), 1000);
     let out = dir.path().join("out");
-    let mut first = ProcessCluster::start(dir.path(), "first");
+    let mut first = process_cluster(dir.path(), "first");
     let url = first.url();
     let scheduler = &mut first.scheduler.child;
     let (code, log) = run_with_fault(&spec, params.end(), &out, &url, || {
@@ -594,7 +469,7 @@ fn lost_scheduler_fails_the_run_and_a_rerun_succeeds() {
     assert!(committed(&out).is_empty(), "nothing published");
     drop(first);
 
-    let second = ProcessCluster::start(dir.path(), "second");
+    let second = process_cluster(dir.path(), "second");
     let (code, out_text, err) = crate::common::lifecycle_out(&[
         "run",
         spec.to_str().unwrap(),

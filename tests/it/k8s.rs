@@ -238,9 +238,10 @@ fn assert_safe_cronjob(objs: &[Value]) -> Value {
     cj.clone()
 }
 
-#[test]
-fn single_overlay_is_valid_and_safe() {
-    let yaml = render("single");
+/// The overlay rendered, validated for Kubernetes [`KUBERNETES`] and its CronJob checked by
+/// [`assert_safe_cronjob`]: its objects and the CronJob.
+fn valid_and_safe(overlay: &str) -> (Vec<Value>, Value) {
+    let yaml = render(overlay);
     let (ok, out) = validate(&yaml);
     assert!(
         ok,
@@ -248,6 +249,12 @@ fn single_overlay_is_valid_and_safe() {
     );
     let objs = objects(&yaml);
     let cj = assert_safe_cronjob(&objs);
+    (objs, cj)
+}
+
+#[test]
+fn single_overlay_is_valid_and_safe() {
+    let (_, cj) = valid_and_safe("single");
     let c = &cj["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0];
     assert!(
         env(c, "LIFECYCLE_CLUSTER").is_none(),
@@ -257,14 +264,7 @@ fn single_overlay_is_valid_and_safe() {
 
 #[test]
 fn cluster_overlay_is_valid_and_safe() {
-    let yaml = render("cluster");
-    let (ok, out) = validate(&yaml);
-    assert!(
-        ok,
-        "kubernetes-validate --strict (Kubernetes {KUBERNETES}):\n{out}"
-    );
-    let objs = objects(&yaml);
-    let cj = assert_safe_cronjob(&objs);
+    let (objs, cj) = valid_and_safe("cluster");
     let c = &cj["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0];
     let cluster = env(c, "LIFECYCLE_CLUSTER").expect("the CronJob names the scheduler")["value"]
         .as_str()

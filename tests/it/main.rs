@@ -9,6 +9,8 @@ mod failures;
 mod features;
 mod k8s;
 mod models;
+#[path = "../support/processes.rs"]
+mod processes;
 mod publish;
 mod quality;
 mod recommend;

@@ -167,24 +167,6 @@ async fn serve_health(listener: tokio::net::TcpListener, health: ExecutorHealth)
     }
 }
 
-/// Waits for SIGTERM (what Kubernetes sends) or Ctrl-C; returns which.
-pub(crate) async fn shutdown_signal() -> &'static str {
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("a SIGTERM handler can be installed");
-        tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = tokio::signal::ctrl_c() => "Ctrl-C",
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-        "Ctrl-C"
-    }
-}
-
 /// Parses a byte size: `1073741824`, `512MiB`, `2GiB`, `8GB`, `100M` (K, M, G, T: powers of 1000
 /// with `B`, of 1024 with `iB` or alone).
 pub fn parse_bytes(s: &str) -> std::result::Result<u64, String> {

@@ -5,7 +5,7 @@ use std::sync::{Arc, RwLock};
 
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::object_store::ObjectStoreRegistry;
-use lifecycle_storage::Stores;
+use lifecycle_storage::{Stores, store_root};
 use object_store::ObjectStore;
 use url::Url;
 
@@ -43,11 +43,6 @@ impl std::fmt::Debug for StoreRegistry {
     }
 }
 
-/// `scheme://authority`, the key of one store.
-fn root(url: &Url) -> String {
-    format!("{}://{}", url.scheme(), url.authority())
-}
-
 impl ObjectStoreRegistry for StoreRegistry {
     fn register_store(
         &self,
@@ -57,14 +52,14 @@ impl ObjectStoreRegistry for StoreRegistry {
         self.registered
             .write()
             .expect("store registry lock poisoned")
-            .insert(root(url), store)
+            .insert(store_root(url), store)
     }
 
     fn deregister_store(&self, url: &Url) -> Result<Arc<dyn ObjectStore>> {
         self.registered
             .write()
             .expect("store registry lock poisoned")
-            .remove(&root(url))
+            .remove(&store_root(url))
             .ok_or_else(|| {
                 DataFusionError::Execution(format!("no object store registered for {url}"))
             })
@@ -75,7 +70,7 @@ impl ObjectStoreRegistry for StoreRegistry {
             .registered
             .read()
             .expect("store registry lock poisoned")
-            .get(&root(url))
+            .get(&store_root(url))
         {
             return Ok(s.clone());
         }

@@ -108,16 +108,14 @@ pub async fn start_scheduler(opts: SchedulerOptions) -> Result<SchedulerHandle> 
         });
     }
     let bind = format!("{}:{}", opts.bind_host, opts.bind_port);
-    let listener = tokio::net::TcpListener::bind(&bind)
-        .await
-        .map_err(|source| ClusterError::Bind {
-            addr: bind.clone(),
-            source,
-        })?;
-    let addr = listener.local_addr().map_err(|source| ClusterError::Bind {
+    let bind_error = |source| ClusterError::Bind {
         addr: bind.clone(),
         source,
-    })?;
+    };
+    let listener = tokio::net::TcpListener::bind(&bind)
+        .await
+        .map_err(bind_error)?;
+    let addr = listener.local_addr().map_err(bind_error)?;
     let base = Stores::default().with_env(opts.env.clone());
     let mut config = SchedulerConfig::default()
         .with_hostname(opts.external_host.clone())
@@ -130,14 +128,11 @@ pub async fn start_scheduler(opts: SchedulerOptions) -> Result<SchedulerHandle> 
     config.expire_dead_executor_interval_seconds = opts.expire_dead_executor_interval_secs;
     config.task_max_failures = opts.task_max_failures;
     config.stage_max_failures = opts.stage_max_failures;
-    config.validate().map_err(|source| ClusterError::Ballista {
-        role: "scheduler",
-        source,
-    })?;
     let ballista = |source| ClusterError::Ballista {
         role: "scheduler",
         source,
     };
+    config.validate().map_err(ballista)?;
     let cluster = BallistaCluster::new_from_config(&config)
         .await
         .map_err(ballista)?;
@@ -160,7 +155,7 @@ pub async fn run_scheduler(opts: SchedulerOptions) -> Result<()> {
     let mut handle = start_scheduler(opts).await?;
     tokio::select! {
         r = &mut handle.server => joined(r),
-        s = crate::executor::shutdown_signal() => {
+        s = crate::shutdown_signal() => {
             tracing::info!(signal = s, "scheduler stopping");
             handle.stop();
             Ok(())

@@ -23,7 +23,7 @@ mod parquet_io;
 mod publish;
 
 pub use aws_profile::aws_profile_env;
-pub use location::{Location, RetrySettings, StoreWrapper, Stores, is_secret_key};
+pub use location::{Location, RetrySettings, StoreWrapper, Stores, is_secret_key, store_root};
 pub use parquet_io::{WriteStats, write_parquet};
 pub use publish::{
     Commit, GcReport, LeaseInfo, MANIFEST_TABLE, Publisher, commits, committed_runs, gc,

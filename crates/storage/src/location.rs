@@ -250,7 +250,9 @@ impl Stores {
 }
 
 /// `scheme://authority`: one store per bucket or container.
-fn store_root(url: &Url) -> String {
+/// `scheme://authority` of a URL: the key of the one store (bucket, container, `file://`) it
+/// lives in.
+pub fn store_root(url: &Url) -> String {
     format!("{}://{}", url.scheme(), url.authority())
 }
 
