@@ -291,7 +291,7 @@ async fn run_steps(
         &ctx,
         publisher,
         "quarantine",
-        "SELECT * FROM quarantine ORDER BY rule, user_id, event_time",
+        "SELECT * FROM quarantine ORDER BY rule, user_id, event_time, event_type, item_id, amount, raw_event_time, copies",
     )
     .await?;
     let by_rule = read_rule_counts(&ctx, publisher).await?;

@@ -29,8 +29,9 @@ pub struct RankingMetrics {
 }
 
 /// Evaluates ranked lists (best first) against the relevant sets. `catalogue` is the number of
-/// items that could have been recommended, for coverage.
-pub fn evaluate<U: Eq + Hash, I: Eq + Hash + Clone>(
+/// items that could have been recommended, for coverage. Users are summed in id order, so the
+/// same lists always give the same bits.
+pub fn evaluate<U: Eq + Hash + Ord, I: Eq + Hash + Clone>(
     recommended: &HashMap<U, Vec<I>>,
     relevant: &HashMap<U, HashSet<I>>,
     k: usize,
@@ -38,7 +39,9 @@ pub fn evaluate<U: Eq + Hash, I: Eq + Hash + Clone>(
 ) -> RankingMetrics {
     let (mut n, mut p, mut r, mut nd, mut ap) = (0usize, 0.0, 0.0, 0.0, 0.0);
     let mut shown: HashSet<I> = HashSet::new();
-    for (user, list) in recommended {
+    let mut users: Vec<(&U, &Vec<I>)> = recommended.iter().collect();
+    users.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    for (user, list) in users {
         shown.extend(list.iter().take(k).cloned());
         let Some(truth) = relevant.get(user).filter(|t| !t.is_empty()) else {
             continue;
