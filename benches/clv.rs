@@ -37,7 +37,7 @@ fn cdnow_master(dir: &Path) -> Matrix {
             &lifecycle_pipeline::RunOptions::default(),
         ))
         .unwrap();
-    let url = &summary.manifest.outputs["customer_value"].published_url;
+    let url = &summary.manifest.commit.outputs["customer_value"].published_url;
     let path = url::Url::parse(url).unwrap().to_file_path().unwrap();
     let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
         std::fs::File::open(path).unwrap(),

@@ -106,7 +106,7 @@ fn main() {
     println!(
         "\nevents: {}  users: {}  threads: {}",
         m.rows.read,
-        m.outputs["user_features"].rows,
+        m.commit.outputs["user_features"].rows,
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)

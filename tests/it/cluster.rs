@@ -174,7 +174,7 @@ async fn assert_same_outputs(
 }
 
 /// The demo job on generated data in S3, with `output` and the cluster to run on.
-fn demo_spec(s3: &S3Server, output: &str) -> lifecycle_spec::ValidJobSpec {
+fn demo_spec(s3: &S3Server, output: &str, cluster: Option<&str>) -> lifecycle_spec::ValidJobSpec {
     let mut raw: JobSpec =
         toml::from_str(include_str!("../../jobs/demo.toml")).expect("jobs/demo.toml parses");
     raw.job.output = output.into();
@@ -188,6 +188,7 @@ fn demo_spec(s3: &S3Server, output: &str) -> lifecycle_spec::ValidJobSpec {
     raw.storage
         .options
         .insert("allow_http".into(), "true".into());
+    raw.cluster.url = cluster.map(String::from);
     raw.validate().unwrap()
 }
 
@@ -207,33 +208,30 @@ async fn daily_job_on_ballista_matches_the_local_run() {
             .await
             .unwrap();
     }
-    let opts = |cluster: Option<String>| RunOptions {
+    let opts = RunOptions {
         as_of: Some(params.end()),
         run_time: params.end().and_hms_opt(6, 0, 0).unwrap().and_utc(),
         // The client's credentials come from its environment, as in a pod with a Secret.
         stores: s3.stores(KEY, SECRET),
-        cluster,
     };
 
-    let local = lifecycle_pipeline::run_job(&demo_spec(&s3, "s3://lake/local/"), &opts(None))
+    let local = lifecycle_pipeline::run_job(&demo_spec(&s3, "s3://lake/local/", None), &opts)
         .await
         .unwrap();
     let cluster = InProcessCluster::start(2).await;
     let url = cluster.scheduler.url();
-    let remote = lifecycle_pipeline::run_job(
-        &demo_spec(&s3, "s3://lake/distributed/"),
-        &opts(Some(url.clone())),
-    )
-    .await
-    .unwrap();
+    let remote =
+        lifecycle_pipeline::run_job(&demo_spec(&s3, "s3://lake/distributed/", Some(&url)), &opts)
+            .await
+            .unwrap();
 
     assert_eq!(local.manifest.engine, "local");
     assert_eq!(remote.manifest.engine, url);
     assert_eq!(local.manifest.rows, remote.manifest.rows);
-    for (t, o) in &local.manifest.outputs {
+    for (t, o) in &local.manifest.commit.outputs {
         eprintln!(
             "{t}: local {} rows, cluster {} rows",
-            o.rows, remote.manifest.outputs[t].rows
+            o.rows, remote.manifest.commit.outputs[t].rows
         );
     }
     assert_eq!(local.manifest.stages, remote.manifest.stages);
@@ -250,7 +248,7 @@ async fn daily_job_on_ballista_matches_the_local_run() {
     ] {
         assert!(tables.iter().any(|x| x == t), "{t} compared: {tables:?}");
     }
-    assert!(remote.manifest.outputs["user_features"].rows > 300);
+    assert!(remote.manifest.commit.outputs["user_features"].rows > 300);
 }
 
 /// Ballista 55's adaptive planner (`ballista.planner.adaptive.enabled`, on by default) returned
@@ -295,7 +293,10 @@ async fn user_segments_are_not_duplicated_on_the_cluster() {
             .unwrap();
     }
     let sql = lifecycle_features::segments::user_segments_sql(
-        &[("new".into(), "tenure_days < 5".into())],
+        &[lifecycle_spec::StageRule {
+            name: "new".into(),
+            when: "tenure_days < 5".into(),
+        }],
         "old",
         Some(("prospect", 1)),
     );

@@ -153,9 +153,10 @@ async fn the_daily_job_writes_customer_value_and_a_holdout_evaluation_for_cdnow(
     let s = lifecycle_pipeline::run_job(&spec, &lifecycle_pipeline::RunOptions::default())
         .await
         .unwrap();
-    let clv = &s.manifest.models["clv"];
+    // The manifest's JSON, as a reader of manifest.json sees it.
+    let clv = &serde_json::to_value(s.manifest.models.clv.as_ref().unwrap()).unwrap();
     assert_eq!(clv["customers"], 23_570);
-    assert_eq!(s.manifest.outputs["customer_value"].rows, 23_570);
+    assert_eq!(s.manifest.commit.outputs["customer_value"].rows, 23_570);
     // Fitted on the whole cohort up to 1998-06-30; the parameters are of the CDNOW kind.
     let bg = &clv["bgnbd"];
     assert!(bg["converged"].as_bool().unwrap());

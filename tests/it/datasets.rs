@@ -38,10 +38,10 @@ async fn online_retail_end_to_end() {
     );
     assert_eq!(m.rows.bad, 5_234);
     assert_eq!(
-        m.outputs["user_features"].rows, 4_339,
+        m.commit.outputs["user_features"].rows, 4_339,
         "customers after the documented cleaning"
     );
-    assert_eq!(m.outputs["user_segments"].rows, 4_339);
+    assert_eq!(m.commit.outputs["user_segments"].rows, 4_339);
     let seg = Table::read(dir.path(), "user_segments", "2011-12-10");
     assert!(
         seg.strings("rfm_segment").iter().all(|s| s.is_some()),
@@ -69,7 +69,7 @@ async fn cdnow_loads_from_whitespace_text() {
         s.manifest.rows.good, 69_659,
         "identical rows are separate orders here"
     );
-    assert_eq!(s.manifest.outputs["user_features"].rows, 23_570);
+    assert_eq!(s.manifest.commit.outputs["user_features"].rows, 23_570);
     let f = Table::read(dir.path(), "user_features", "1998-07-01");
     // Customer 00001: one purchase of $11.77 on 1997-01-01.
     assert_eq!(f.i64("00001", "purchases_total"), Some(1));

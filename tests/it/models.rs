@@ -128,9 +128,9 @@ async fn churn_labels_by_hand() {
         scores.strings("user_id"),
         [Some("a".into()), Some("f".into())]
     );
-    let churn = &s.manifest.models["churn"];
-    assert_eq!(churn["observation_dates"][0]["churned"], 1);
-    assert_eq!(churn["observation_dates"][1]["users"], 5);
+    let churn = s.manifest.models.churn.as_ref().unwrap();
+    assert_eq!(churn.observation_dates[0].churned, 1);
+    assert_eq!(churn.observation_dates[1].users, 5);
 }
 
 #[tokio::test]
@@ -276,7 +276,8 @@ async fn cluster_numbers_stay_stable_across_runs() {
     let s = run(&spec, "2024-06-08", "2024-07-01T00:00:00Z")
         .await
         .unwrap();
-    let matching = &s.manifest.models["segmentation"]["label_matching"];
+    let segmentation = s.manifest.models.segmentation.as_ref().unwrap();
+    let matching = &serde_json::to_value(&segmentation.label_matching).unwrap();
     assert_eq!(
         matching["method"],
         "matched to the previous run's centroids"
@@ -309,15 +310,15 @@ async fn the_quality_gate_publishes_no_scores_and_says_why() {
     let s = run(&spec, "2024-06-01", "2024-07-01T00:00:00Z")
         .await
         .unwrap();
-    let churn = &s.manifest.models["churn"];
-    assert_eq!(churn["published"], false);
-    let reason = churn["reason"].as_str().unwrap();
+    let churn = s.manifest.models.churn.as_ref().unwrap();
+    assert!(!churn.published);
+    let reason = churn.reason.as_deref().unwrap();
     assert!(
         reason.contains("below churn.min_validation_auc = 0.9999"),
         "{reason}"
     );
-    assert!(!s.manifest.outputs.contains_key("churn_scores"));
-    assert!(s.manifest.outputs.contains_key("model_metrics"));
+    assert!(!s.manifest.commit.outputs.contains_key("churn_scores"));
+    assert!(s.manifest.commit.outputs.contains_key("model_metrics"));
     assert!(!dir.path().join("out/churn_scores").exists());
 }
 
@@ -343,7 +344,7 @@ async fn score_reproduces_the_runs_scores_from_the_saved_model() {
     ]);
     assert_eq!(code, 0, "{stderr}");
     assert!(
-        stdout.contains(s.manifest.models["churn"]["artifact"].as_str().unwrap()),
+        stdout.contains(&s.manifest.models.churn.as_ref().unwrap().artifact),
         "{stdout}"
     );
     let ours = Table::read(&out, "churn_scores", "2024-06-01");
@@ -368,7 +369,7 @@ async fn score_reproduces_the_runs_scores_from_the_saved_model() {
     assert!(p.values().iter().all(|v| (0.0..=1.0).contains(v)) && p.null_count() == 0);
 
     // A model file of another version is refused with the reason.
-    let artifact = s.manifest.models["churn"]["artifact"].as_str().unwrap();
+    let artifact = &s.manifest.models.churn.as_ref().unwrap().artifact;
     let path = url::Url::parse(artifact).unwrap().to_file_path().unwrap();
     let text = std::fs::read_to_string(&path)
         .unwrap()

@@ -112,7 +112,6 @@ impl Backend {
                 .unwrap()
                 .into(),
             stores,
-            cluster: None,
         };
         lifecycle_pipeline::run_job(spec, &opts).await
     }
@@ -215,8 +214,12 @@ async fn a_crash_between_two_tables_leaves_the_previous_run_and_the_date_recover
                 }
             }));
         let short_lease = b.spec("");
+        // Long enough to outlive the snapshot below on a loaded machine (a 1 s lease expired
+        // during it on a debug build with the suite running, and the next run then took the
+        // date), short enough to wait out.
+        let lease = std::time::Duration::from_secs(4);
         let short_lease = lifecycle_spec::ValidJobSpec {
-            lease: std::time::Duration::from_secs(1),
+            lease,
             ..short_lease
         };
         let task = {
@@ -227,7 +230,6 @@ async fn a_crash_between_two_tables_leaves_the_previous_run_and_the_date_recover
                     .unwrap()
                     .into(),
                 stores: hanging,
-                cluster: None,
             };
             tokio::spawn(async move { lifecycle_pipeline::run_job(&spec, &opts).await })
         };
@@ -241,13 +243,13 @@ async fn a_crash_between_two_tables_leaves_the_previous_run_and_the_date_recover
         let after = b.snapshot().await;
         let visible: Vec<_> = without_leases(after.clone())
             .into_iter()
-            .filter(|(p, _)| !p.contains("/_runs/") || p.contains(&first.manifest.run_id))
+            .filter(|(p, _)| !p.contains("/_runs/") || p.contains(first.manifest.run_id()))
             .collect();
         assert!(visible == before, "{}: {:?}", b.name, names(&visible));
         assert!(
             after
                 .iter()
-                .any(|(p, _)| p.contains("/_runs/") && !p.contains(&first.manifest.run_id)),
+                .any(|(p, _)| p.contains("/_runs/") && !p.contains(first.manifest.run_id())),
             "{}",
             b.name
         );
@@ -255,9 +257,9 @@ async fn a_crash_between_two_tables_leaves_the_previous_run_and_the_date_recover
         // Its lease keeps the date closed until it expires (exit code 3), then a run succeeds.
         let err = b.run(&short_lease, b.stores.clone()).await.unwrap_err();
         assert_eq!(err.exit_code(), 3, "{}: {err}", b.name);
-        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        tokio::time::sleep(lease + std::time::Duration::from_millis(100)).await;
         let again = b.run(&short_lease, b.stores.clone()).await.unwrap();
-        assert_eq!(again.manifest.outputs["user_segments"].rows, 2);
+        assert_eq!(again.manifest.commit.outputs["user_segments"].rows, 2);
 
         // gc removes the crashed run's folder once it is past the grace period.
         let report = lifecycle_storage::gc(
@@ -284,7 +286,7 @@ async fn a_crash_between_two_tables_leaves_the_previous_run_and_the_date_recover
             .collect();
         assert_eq!(
             run_folders.into_iter().collect::<Vec<_>>(),
-            vec![again.manifest.run_id.clone()],
+            vec![again.manifest.run_id().to_string()],
             "{}",
             b.name
         );
@@ -338,5 +340,5 @@ async fn transient_503s_are_retried_and_the_run_succeeds() {
     };
     let summary = lifecycle_pipeline::run_job(&spec, &opts).await.unwrap();
     assert_eq!(left.load(Ordering::SeqCst), 0, "both 503s were served");
-    assert_eq!(summary.manifest.outputs["user_features"].rows, 1);
+    assert_eq!(summary.manifest.commit.outputs["user_features"].rows, 1);
 }

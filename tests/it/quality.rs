@@ -60,7 +60,7 @@ async fn every_rule_is_counted_and_quarantined() {
     );
 
     let out = dir.path().join("out");
-    for (table, stats) in &summary.manifest.outputs {
+    for (table, stats) in &summary.manifest.commit.outputs {
         let file = out.join(format!("{table}/run_date=2024-03-01/part-0.parquet"));
         assert_eq!(
             stats.bytes,

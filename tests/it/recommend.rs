@@ -126,7 +126,13 @@ async fn every_user_gets_a_list_that_follows_the_rules() {
         assert!(algos.contains(a), "{algos:?}");
     }
     assert_eq!(
-        s.manifest.models["recommendations"]["test_users"], 1,
+        s.manifest
+            .models
+            .recommendations
+            .as_ref()
+            .unwrap()
+            .test_users,
+        1,
         "only a, seen before 04-15, is tested"
     );
     let n = Table::read(&out, "item_neighbours", "2024-05-01");

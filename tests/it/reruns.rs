@@ -38,7 +38,7 @@ async fn rerun_is_idempotent_and_transitions_follow_the_previous_run() {
     let again = run(&spec, "2024-03-01", "2024-04-15T01:00:00Z")
         .await
         .unwrap();
-    assert_ne!(again.manifest.run_id, first.manifest.run_id);
+    assert_ne!(again.manifest.run_id(), first.manifest.run_id());
     let after = tables(snapshot(&out));
     assert!(
         after == once,

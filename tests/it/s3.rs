@@ -186,10 +186,9 @@ async fn daily_job_reads_from_and_writes_to_s3() {
             .unwrap()
             .into(),
         stores: s3.stores(KEY, SECRET),
-        cluster: None,
     };
     let summary = lifecycle_pipeline::run_job(&spec, &opts).await.unwrap();
-    assert_eq!(summary.manifest.outputs["user_features"].rows, 2);
+    assert_eq!(summary.manifest.commit.outputs["user_features"].rows, 2);
     assert!(
         summary.manifest.inputs[0].files[0]
             .url

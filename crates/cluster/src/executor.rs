@@ -10,35 +10,91 @@ use lifecycle_storage::Stores;
 
 use crate::{ClusterError, Result, runtime_env, server_config};
 
-/// How to start an executor. The CLI's `lifecycle executor` flags map onto these fields.
-#[derive(Debug, Clone)]
+/// How to start an executor. These are also `lifecycle executor`'s
+/// flags (named as Ballista's own `ballista-executor` names them), each with a `LIFECYCLE_*`
+/// variable for pods.
+#[derive(Debug, Clone, clap::Args)]
 pub struct ExecutorOptions {
     /// Address to listen on (`0.0.0.0` in a pod).
+    #[arg(
+        long,
+        env = "LIFECYCLE_BIND_HOST",
+        default_value_t = ExecutorOptions::default().bind_host,
+    )]
     pub bind_host: String,
     /// The host name the scheduler and other executors use to reach this one (the pod IP);
     /// default: `bind_host`.
+    #[arg(long, env = "LIFECYCLE_EXTERNAL_HOST")]
     pub external_host: Option<String>,
-    /// Arrow Flight port (shuffle data is fetched from here).
+    /// Arrow Flight port: other executors and the client fetch results here.
+    #[arg(
+        long,
+        env = "LIFECYCLE_BIND_PORT",
+        default_value_t = ExecutorOptions::default().bind_port,
+    )]
     pub bind_port: u16,
-    /// gRPC port (the scheduler pushes tasks here).
+    /// gRPC port: the scheduler sends tasks here.
+    #[arg(
+        long,
+        env = "LIFECYCLE_BIND_GRPC_PORT",
+        default_value_t = ExecutorOptions::default().bind_grpc_port,
+    )]
     pub bind_grpc_port: u16,
     /// HTTP port for `/healthz` (alive) and `/readyz` (registered with the scheduler).
+    #[arg(
+        long,
+        env = "LIFECYCLE_BIND_HEALTH_PORT",
+        default_value_t = ExecutorOptions::default().bind_health_port,
+    )]
     pub bind_health_port: u16,
+    #[arg(
+        long,
+        env = "LIFECYCLE_SCHEDULER_HOST",
+        default_value_t = ExecutorOptions::default().scheduler_host,
+    )]
     pub scheduler_host: String,
+    #[arg(
+        long,
+        env = "LIFECYCLE_SCHEDULER_PORT",
+        default_value_t = ExecutorOptions::default().scheduler_port,
+    )]
     pub scheduler_port: u16,
-    /// How long to keep trying to reach the scheduler at start.
+    /// Seconds to keep trying to reach the scheduler at start.
+    #[arg(
+        long = "scheduler-connect-timeout-seconds",
+        env = "LIFECYCLE_SCHEDULER_CONNECT_TIMEOUT_SECONDS",
+        default_value_t = ExecutorOptions::default().scheduler_connect_timeout_secs,
+    )]
     pub scheduler_connect_timeout_secs: u16,
     /// Tasks run at once; 0: one per core.
+    #[arg(
+        long,
+        env = "LIFECYCLE_CONCURRENT_TASKS",
+        default_value_t = ExecutorOptions::default().concurrent_tasks,
+    )]
     pub concurrent_tasks: usize,
-    /// Shuffle files and spill files; default: a temporary folder.
+    /// Folder for shuffle and spill files (default: a temporary folder).
+    #[arg(long, env = "LIFECYCLE_WORK_DIR")]
     pub work_dir: Option<PathBuf>,
-    /// Memory for all running tasks together, shared out per task; operators that need more
-    /// spill to `work_dir`. None: 70% of the container's (or machine's) memory.
+    /// Memory for all running tasks together (`4GiB`, `512MiB`), shared out per task;
+    /// operators that need more spill to the work folder. Default: 70% of the container's (or
+    /// machine's) memory.
+    #[arg(
+        long = "memory-pool-size",
+        env = "LIFECYCLE_MEMORY_POOL_SIZE",
+        value_parser = parse_bytes,
+    )]
     pub memory_limit: Option<u64>,
     /// Seconds between heartbeats to the scheduler (keep it well under the scheduler's executor
     /// timeout).
+    #[arg(
+        long = "executor-heartbeat-interval-seconds",
+        env = "LIFECYCLE_EXECUTOR_HEARTBEAT_INTERVAL_SECONDS",
+        default_value_t = ExecutorOptions::default().heartbeat_interval_secs,
+    )]
     pub heartbeat_interval_secs: u64,
     /// Credential variables of this process, under the job's own storage settings.
+    #[arg(skip)]
     pub env: Vec<(String, String)>,
 }
 

@@ -18,6 +18,9 @@
 //! Every process must reach the same storage: an object store, or a local folder only when
 //! all of them run on one machine.
 //!
+//! The server roles need the `server` feature (the `lifecycle` binary turns it on; their
+//! options are also its flags); without it the crate is the client side only.
+//!
 //! ```no_run
 //! # async fn f() -> Result<(), Box<dyn std::error::Error>> {
 //! use lifecycle_cluster::{SchedulerOptions, start_scheduler};
@@ -26,13 +29,17 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(feature = "server")]
 mod executor;
 mod registry;
+#[cfg(feature = "server")]
 mod scheduler;
 mod session;
 
+#[cfg(feature = "server")]
 pub use executor::{ExecutorOptions, parse_bytes, run_executor};
 pub use registry::StoreRegistry;
+#[cfg(feature = "server")]
 pub use scheduler::{SchedulerHandle, SchedulerOptions, run_scheduler, start_scheduler};
 pub use session::{JobStorage, remote_context, runtime_env, server_config, server_state};
 
@@ -69,6 +76,7 @@ pub enum ClusterError {
 }
 
 /// Waits for SIGTERM (what Kubernetes sends) or Ctrl-C; returns which.
+#[cfg(feature = "server")]
 pub(crate) async fn shutdown_signal() -> &'static str {
     #[cfg(unix)]
     {

@@ -12,26 +12,57 @@ use tokio::task::JoinHandle;
 
 use crate::{ClusterError, Result, server_config, server_state};
 
-/// How to start a scheduler. The CLI's `lifecycle scheduler` flags map onto these fields.
-#[derive(Debug, Clone)]
+/// How to start a scheduler. These are also `lifecycle scheduler`'s
+/// flags (named as Ballista's own `ballista-scheduler` names them), each with a `LIFECYCLE_*`
+/// variable for pods.
+#[derive(Debug, Clone, clap::Args)]
 pub struct SchedulerOptions {
     /// Address to listen on (`0.0.0.0` in a pod).
+    #[arg(
+        long,
+        env = "LIFECYCLE_BIND_HOST",
+        default_value_t = SchedulerOptions::default().bind_host,
+    )]
     pub bind_host: String,
     /// Port for gRPC, Flight and the `/healthz` and `/readyz` probes; 0 picks a free port.
+    #[arg(
+        long,
+        env = "LIFECYCLE_BIND_PORT",
+        default_value_t = SchedulerOptions::default().bind_port,
+    )]
     pub bind_port: u16,
-    /// The host name executors and clients use to reach this scheduler.
+    /// The host name executors and clients use to reach this scheduler (a Service name in
+    /// Kubernetes).
+    #[arg(
+        long,
+        env = "LIFECYCLE_EXTERNAL_HOST",
+        default_value_t = SchedulerOptions::default().external_host,
+    )]
     pub external_host: String,
-    /// An executor silent for this long is declared lost and its tasks are rescheduled. Must be
-    /// longer than the executors' heartbeat interval.
+    /// Seconds without a heartbeat after which an executor is lost and its tasks rerun
+    /// elsewhere. Must be longer than the executors' heartbeat interval.
+    #[arg(
+        long = "executor-timeout-seconds",
+        env = "LIFECYCLE_EXECUTOR_TIMEOUT_SECONDS",
+        default_value_t = SchedulerOptions::default().executor_timeout_secs,
+    )]
     pub executor_timeout_secs: u64,
     /// How often to look for lost executors.
+    #[arg(skip = SchedulerOptions::default().expire_dead_executor_interval_secs)]
     pub expire_dead_executor_interval_secs: u64,
     /// Attempts of one task before its job fails.
+    #[arg(
+        long,
+        env = "LIFECYCLE_TASK_MAX_FAILURES",
+        default_value_t = SchedulerOptions::default().task_max_failures,
+    )]
     pub task_max_failures: usize,
     /// Attempts of one stage (re-run after lost shuffle data) before its job fails.
+    #[arg(skip = SchedulerOptions::default().stage_max_failures)]
     pub stage_max_failures: usize,
     /// Credential variables of this process (`AWS_*`, `GOOGLE_*`, `AZURE_*`), under the job's
     /// own storage settings, for listing input files while planning.
+    #[arg(skip)]
     pub env: Vec<(String, String)>,
 }
 

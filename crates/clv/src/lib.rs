@@ -20,15 +20,19 @@
 
 pub mod bgnbd;
 pub mod gamma_gamma;
+pub mod holdout;
 pub mod simulate;
 pub mod special;
+pub mod value;
 
 /// The L-BFGS minimizer the fits use (the `lifecycle-optim` crate).
 pub use lifecycle_optim as optimize;
 
 pub use bgnbd::{BgNbd, BgNbdParams};
 pub use gamma_gamma::{GammaGamma, GammaGammaParams};
+pub use holdout::{HoldoutCustomer, HoldoutEvaluation};
 use serde::{Deserialize, Serialize};
+pub use value::{Prediction, Purchaser, ValueParams};
 
 /// Result with a [`ClvError`] by default.
 pub type Result<T, E = ClvError> = std::result::Result<T, E>;

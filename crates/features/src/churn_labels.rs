@@ -14,7 +14,7 @@
 use chrono::{DateTime, Utc};
 use lifecycle_spec::{ChurnActivity, ChurnSettings};
 
-use crate::quality::in_list;
+use crate::sql::in_list;
 
 /// The SELECT of a churn frame from the features table `features` (as of `t0`) and
 /// `events_clean`. With `label_end = Some(T0 + H)` it adds the Boolean column `churned`;

@@ -15,7 +15,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::quality::in_list;
+use crate::sql::in_list;
 
 const DAY_US: i64 = 86_400_000_000;
 
@@ -53,5 +53,26 @@ pub fn clv_summary_sql(
          GROUP BY p.user_id, f.first_period \
          ORDER BY user_id",
         types = in_list(purchase_types),
+    )
+}
+
+/// What each customer did in the holdout `[from, to)`: `user_id`, repeat-counting `periods`
+/// (distinct `period_days` periods with a purchase) and `spend`.
+pub fn holdout_sql(
+    purchase_types: &[String],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    period_days: u32,
+) -> String {
+    let period_us = 86_400_000_000i64 * period_days as i64;
+    format!(
+        "SELECT user_id, CAST(count(DISTINCT floor(CAST(event_time AS BIGINT) / {period_us}.0)) AS DOUBLE) AS periods, \
+                sum(amount) AS spend \
+         FROM events_clean WHERE event_type IN ({types}) \
+           AND CAST(event_time AS BIGINT) >= {start} AND CAST(event_time AS BIGINT) < {end} \
+         GROUP BY user_id",
+        types = in_list(purchase_types),
+        start = from.timestamp_micros(),
+        end = to.timestamp_micros(),
     )
 }

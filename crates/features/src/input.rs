@@ -21,13 +21,13 @@ use futures::{StreamExt, TryStreamExt};
 use lifecycle_spec::{ColumnSource, ContractKind, DataError, InputFormat, TimeParse, ValidSource};
 use lifecycle_storage::Location;
 use object_store::{ObjectMeta, ObjectStoreExt};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::time_udf::TO_UTC;
 use crate::{FeatureError, Result};
 
 /// One file read by a run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct InputFile {
     pub url: String,
     pub bytes: u64,
@@ -36,7 +36,7 @@ pub struct InputFile {
 }
 
 /// What [`register_input`] found and registered.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RegisteredInput {
     pub table: String,
     pub location: String,
@@ -44,7 +44,7 @@ pub struct RegisteredInput {
     /// Files skipped because their date partition is after the cutoff date.
     pub pruned_files: usize,
     /// The SQL that maps the raw table to the contract (registered as `<table>_mapped`).
-    #[serde(skip)]
+    #[serde(skip, default)]
     pub mapped_sql: String,
 }
 
@@ -318,7 +318,8 @@ fn check_columns(src: &ValidSource, file: &str, schema: &Schema) -> Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    for (contract, kind, required, source) in &src.columns {
+    for c in &src.columns {
+        let (contract, kind, required, source) = (&c.name, &c.kind, &c.required, &c.source);
         let ColumnSource::Column {
             name,
             implicit,
@@ -397,15 +398,7 @@ fn accepts(
     })
 }
 
-/// Quotes an identifier for SQL.
-pub(crate) fn ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// Quotes a string literal for SQL.
-pub(crate) fn lit(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
+pub(crate) use crate::sql::{ident, lit};
 
 fn opt_lit(s: Option<&str>) -> String {
     s.map(lit).unwrap_or_else(|| "CAST(NULL AS VARCHAR)".into())
@@ -415,7 +408,8 @@ fn opt_lit(s: Option<&str>) -> String {
 fn mapped_select(src: &ValidSource, schema: &Schema, raw: &str) -> String {
     let mut cols = Vec::new();
     let mut raw_times = BTreeMap::new();
-    for (contract, kind, _required, source) in &src.columns {
+    for c in &src.columns {
+        let (contract, kind, source) = (&c.name, &c.kind, &c.source);
         let (value_sql, time) = match source {
             ColumnSource::Column { name, time, .. } => {
                 if schema.field_with_name(name).is_err() {

@@ -10,8 +10,7 @@
 use chrono::{DateTime, Utc};
 use lifecycle_spec::RecommendationSettings;
 
-use crate::input::lit;
-use crate::quality::in_list;
+use crate::sql::{in_list, lit};
 
 const DAY_US: i64 = 86_400_000_000;
 
@@ -67,4 +66,14 @@ pub fn relevant_sql(r: &RecommendationSettings, from: DateTime<Utc>, to: DateTim
         from.timestamp_micros(),
         to.timestamp_micros()
     )
+}
+
+/// Every user of `user_segments` and their stage, by user id.
+pub fn user_stages_sql() -> &'static str {
+    "SELECT user_id, stage FROM user_segments ORDER BY user_id"
+}
+
+/// Item ids and categories of `[items]`, where the category is known.
+pub fn item_categories_sql() -> &'static str {
+    "SELECT CAST(item_id AS VARCHAR), CAST(category AS VARCHAR) FROM items_mapped WHERE category IS NOT NULL"
 }

@@ -14,12 +14,13 @@ pub mod input;
 pub mod interactions;
 pub mod quality;
 pub mod segments;
+pub mod sql;
 pub mod time_udf;
 pub mod user_features;
 
 use datafusion::error::DataFusionError;
 use datafusion::prelude::{SessionConfig, SessionContext};
-use lifecycle_spec::{DataError, SpecError};
+use lifecycle_spec::{DataError, SpecError, StageRule};
 use lifecycle_storage::StorageError;
 
 /// Result with a [`FeatureError`] by default.
@@ -86,8 +87,8 @@ pub fn register_functions(ctx: &SessionContext) {
 
 /// Checks that each stage rule plans against `user_features` (registered on `ctx`); the error
 /// names the rule's setting.
-pub async fn check_stage_rules(ctx: &SessionContext, rules: &[(String, String)]) -> Result<()> {
-    for (i, (name, when)) in rules.iter().enumerate() {
+pub async fn check_stage_rules(ctx: &SessionContext, rules: &[StageRule]) -> Result<()> {
+    for (i, StageRule { name, when }) in rules.iter().enumerate() {
         let sql = format!("SELECT CASE WHEN ({when}) THEN 1 END FROM user_features LIMIT 0");
         if let Err(e) = ctx.sql(&sql).await {
             return Err(SpecError::Invalid {

@@ -20,7 +20,7 @@
 use chrono::{DateTime, Utc};
 use datafusion::prelude::SessionContext;
 
-use crate::input::lit;
+use crate::sql::{in_list, views};
 use crate::{FeatureError, Result};
 
 /// The rules in evaluation order.
@@ -102,10 +102,17 @@ async fn register(ctx: &SessionContext, name: &str, sql: &str) -> Result<()> {
     Ok(())
 }
 
-/// `'a', 'b'` for an SQL `IN` list; a list that matches nothing when empty.
-pub fn in_list(values: &[String]) -> String {
-    if values.is_empty() {
-        return "CAST(NULL AS VARCHAR)".into();
-    }
-    values.iter().map(|v| lit(v)).collect::<Vec<_>>().join(", ")
+/// The `quarantine` table as published: every bad row, ordered by every column, so the same
+/// input always gives the same file (rows equal in every column are interchangeable).
+pub fn quarantine_sql() -> String {
+    format!(
+        "SELECT * FROM {} ORDER BY rule, user_id, event_time, event_type, item_id, amount, \
+         raw_event_time, copies",
+        views::QUARANTINE
+    )
+}
+
+/// Rows per rule (`rule`, `n`) of a written quarantine table, duplicates counted per copy.
+pub fn rule_counts_sql(table: &str) -> String {
+    format!("SELECT CAST(rule AS VARCHAR) AS rule, sum(copies) AS n FROM {table} GROUP BY rule")
 }

@@ -16,7 +16,9 @@
 //! **RFM segment**, from R and `FM = floor((F + M + 1) / 2)` (the mean of F and M, halves up),
 //! by this grid (rows R = 5 … 1, columns FM = 1 … 5): see [`SEGMENT_GRID`].
 
-use crate::input::lit;
+use lifecycle_spec::StageRule;
+
+use crate::sql::lit;
 
 /// `SEGMENT_GRID[r - 1][fm - 1]` is the segment of recency score `r` and frequency-monetary
 /// score `fm`.
@@ -61,10 +63,10 @@ pub const SEGMENT_GRID: [[&str; 5]; 5] = [
 ];
 
 /// The stage CASE expression over `user_features` columns.
-pub fn stage_case(rules: &[(String, String)], otherwise: &str) -> String {
+pub fn stage_case(rules: &[StageRule], otherwise: &str) -> String {
     let arms: String = rules
         .iter()
-        .map(|(name, when)| format!(" WHEN ({when}) THEN {}", lit(name)))
+        .map(|r| format!(" WHEN ({}) THEN {}", r.when, lit(&r.name)))
         .collect();
     format!("CASE{arms} ELSE {} END", lit(otherwise))
 }
@@ -86,7 +88,7 @@ fn segment_case(r: &str, fm: &str) -> String {
 /// The SELECT for `user_segments` from `user_features` (and `users_mapped` when `prospects`
 /// holds the prospect stage name and the users' signup cutoff in microseconds).
 pub fn user_segments_sql(
-    rules: &[(String, String)],
+    rules: &[StageRule],
     otherwise: &str,
     prospects: Option<(&str, i64)>,
 ) -> String {
@@ -137,6 +139,24 @@ pub fn transitions_sql() -> &'static str {
      GROUP BY p.stage, c.stage ORDER BY from_stage NULLS FIRST, to_stage NULLS FIRST"
 }
 
+/// Users per stage (`stage`, `n`).
+pub fn stage_counts_sql() -> String {
+    format!(
+        "SELECT stage, count(*) AS n FROM {} GROUP BY stage",
+        crate::sql::views::USER_SEGMENTS
+    )
+}
+
+/// `previous_segments` (user_id, stage): from the previous run's file when there is one, else
+/// no rows.
+pub fn previous_segments_sql(from_file: bool) -> &'static str {
+    if from_file {
+        "SELECT user_id, stage FROM previous_segments_file"
+    } else {
+        "SELECT CAST(NULL AS VARCHAR) AS user_id, CAST(NULL AS VARCHAR) AS stage WHERE false"
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,10 +184,11 @@ mod tests {
 
     #[test]
     fn stage_case_keeps_rule_order() {
-        let rules = vec![
-            ("a".to_string(), "x < 1".to_string()),
-            ("b".into(), "y < 2".into()),
-        ];
+        let rule = |name: &str, when: &str| StageRule {
+            name: name.into(),
+            when: when.into(),
+        };
+        let rules = vec![rule("a", "x < 1"), rule("b", "y < 2")];
         assert_eq!(
             stage_case(&rules, "z"),
             "CASE WHEN (x < 1) THEN 'a' WHEN (y < 2) THEN 'b' ELSE 'z' END"

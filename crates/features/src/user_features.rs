@@ -25,8 +25,7 @@
 use chrono::{DateTime, Utc};
 use lifecycle_spec::ValidFeatures;
 
-use crate::input::{ident, lit};
-use crate::quality::in_list;
+use crate::sql::{ident, in_list, lit};
 
 const DAY_US: i64 = 86_400_000_000;
 
@@ -63,7 +62,8 @@ pub fn user_features_sql(
             since(*w)
         ));
     }
-    for (ty, col) in &f.per_type {
+    for p in &f.per_type {
+        let (ty, col) = (&p.event_type, &p.column);
         agg.push(format!(
             "sum(CASE WHEN ts >= {} AND event_type = {} THEN 1 ELSE 0 END) AS {}",
             since(a),
@@ -96,7 +96,11 @@ pub fn user_features_sql(
         "events_total".into(),
     ];
     out.extend(f.windows_days.iter().map(|w| format!("events_{w}d")));
-    out.extend(f.per_type.iter().map(|(_, c)| ident(&format!("{c}_{a}d"))));
+    out.extend(
+        f.per_type
+            .iter()
+            .map(|p| ident(&format!("{}_{a}d", p.column))),
+    );
     out.extend([
         format!("coalesce(days.active_days, 0) AS active_days_{a}d"),
         "purchases_total".into(),

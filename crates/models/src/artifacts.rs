@@ -1,11 +1,12 @@
 use serde::{Deserialize, Serialize};
 
 use crate::calibrate::Platt;
+use crate::churn::ChurnTraining;
 use crate::gbdt::Gbdt;
 use crate::kmeans::{KChoice, KMeans};
 use crate::logistic::Logistic;
 use crate::scale::Scaler;
-use crate::{Matrix, ModelError, Result, Scorer};
+use crate::{Matrix, ModelError, Result};
 
 /// The artifact format; a model saved with another version is refused, not misread.
 pub const FORMAT_VERSION: u32 = 1;
@@ -41,36 +42,14 @@ pub struct ChurnModel {
     pub scaler: Scaler,
     pub classifier: Classifier,
     pub calibration: Platt,
-    /// Free-form provenance (observation dates, rows, metrics).
-    pub training: serde_json::Value,
+    /// How it was trained: observation dates, population, rows per split, each fit.
+    pub training: ChurnTraining,
 }
 
 impl ChurnModel {
     /// The uncalibrated log-odds of each row of raw features.
     pub fn raw_scores(&self, x: &Matrix) -> Result<Vec<f64>> {
-        use rayon::prelude::*;
-        match &self.classifier {
-            Classifier::Logistic(m) => {
-                let z = self.scaler.transform(x)?;
-                Ok((0..z.rows)
-                    .into_par_iter()
-                    .map(|i| m.decision(z.row(i)))
-                    .collect())
-            }
-            Classifier::Gbdt(m) => {
-                if x.cols != self.feature_names.len() {
-                    return Err(ModelError::Shape {
-                        what: "feature columns",
-                        expected: self.feature_names.len(),
-                        found: x.cols,
-                    });
-                }
-                Ok((0..x.rows)
-                    .into_par_iter()
-                    .map(|i| m.decision(x.row(i)))
-                    .collect())
-            }
-        }
+        crate::churn::raw_scores(&self.classifier, &self.scaler, x)
     }
 
     /// Calibrated churn probabilities for rows of raw features.
@@ -231,7 +210,20 @@ mod tests {
             scaler,
             classifier: Classifier::Logistic(lr),
             calibration: Platt { a: 0.5, b: -0.1 },
-            training: serde_json::json!({}),
+            training: ChurnTraining {
+                gbdt: None,
+                logistic: None,
+                observation_dates: vec![],
+                population: crate::churn::Population {
+                    active_window_days: 30,
+                    churn_event_types: vec![],
+                },
+                rows: crate::churn::SplitRows {
+                    train: 4,
+                    validation: 0,
+                    test: 0,
+                },
+            },
         };
         let bytes = model.to_json();
         let back = ChurnModel::from_json(&bytes).unwrap();

@@ -1,5 +1,6 @@
 //! Models on the per-user feature matrix: K-means segments ([`kmeans`]), churn classifiers
-//! ([`logistic`], [`gbdt`]), probability calibration ([`calibrate`]), evaluation metrics
+//! ([`logistic`], [`gbdt`]) trained and chosen on a time split ([`churn`]), probability
+//! calibration ([`calibrate`]), evaluation metrics
 //! ([`metrics`]) and the saved models ([`ChurnModel`], [`SegmentModel`]).
 //!
 //! Everything works on a dense row-major [`Matrix`] of `f64` with `NaN` for a missing value,
@@ -18,6 +19,7 @@
 
 mod artifacts;
 pub mod calibrate;
+pub mod churn;
 mod error;
 pub mod gbdt;
 pub mod kmeans;

@@ -5,10 +5,10 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Float64Type, Schema};
-use datafusion::prelude::SessionContext;
 use lifecycle_models::Matrix;
 use lifecycle_spec::SpecError;
 
+use crate::query::Query;
 use crate::{Result, RunError};
 
 /// Rows of a per-user table: ids, the chosen feature columns, and labels when present.
@@ -50,20 +50,13 @@ pub(crate) fn check_columns(schema: &Schema, wanted: &[String], setting: &str) -
 /// Runs `sql` and gathers `user_id`, `features` (as f64, null -> NaN) and, when `label` is
 /// given, that Boolean column.
 pub(crate) async fn collect(
-    ctx: &SessionContext,
-    step: &'static str,
+    q: Query<'_>,
     sql: &str,
     features: &[String],
     label: Option<&str>,
 ) -> Result<Frame> {
-    let batches = ctx
-        .sql(sql)
-        .await
-        .map_err(RunError::engine(step))?
-        .collect()
-        .await
-        .map_err(RunError::engine(step))?;
-    from_batches(&batches, features, label, step)
+    let batches = q.collect(sql).await?;
+    from_batches(&batches, features, label, q.step)
 }
 
 /// [`collect`] over batches already in memory.
@@ -77,18 +70,14 @@ pub(crate) fn from_batches(
     let mut ids = Vec::with_capacity(rows);
     let mut columns: Vec<Vec<f64>> = vec![Vec::with_capacity(rows); features.len()];
     let mut labels = label.map(|_| Vec::with_capacity(rows));
-    let engine = |e: datafusion::arrow::error::ArrowError| RunError::Engine {
-        step,
-        source: e.into(),
-    };
+    let engine = |e: datafusion::arrow::error::ArrowError| RunError::engine(step)(e.into());
     for b in batches {
         let schema = b.schema();
+        // The columns were checked against the table's schema before: a missing one is a bug.
         let index = |name: &str| {
-            schema.index_of(name).map_err(|_| {
-                RunError::from(SpecError::Invalid {
-                    setting: step.to_string(),
-                    reason: format!("the table has no column `{name}`"),
-                })
+            schema.index_of(name).map_err(|_| RunError::Internal {
+                step,
+                reason: format!("the table has no column `{name}`"),
             })
         };
         let id = cast(b.column(index("user_id")?), &DataType::Utf8).map_err(engine)?;
@@ -115,10 +104,7 @@ pub(crate) fn from_batches(
             data: vec![],
         }
     } else {
-        Matrix::from_columns(&columns).map_err(|source| RunError::Fit {
-            model: "feature matrix",
-            source,
-        })?
+        Matrix::from_columns(&columns).map_err(RunError::model("feature matrix"))?
     };
     Ok(Frame { ids, x, labels })
 }

@@ -1,19 +1,34 @@
 //! The run manifest: `run_manifest/run_date=YYYY-MM-DD/manifest.json`, written last, so a run
-//! date with a manifest is a committed run. Its fields are documented in `docs/outputs.md`.
+//! date with a manifest is a committed run. One type writes it and every reader (the next run,
+//! `score`, `inspect`, the CLI summary) reads it. Its fields are documented in `docs/outputs.md`.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use lifecycle_features::input::RegisteredInput;
-use serde::Serialize;
+use lifecycle_storage::{CommitRecord, Location};
+use serde::{Deserialize, Serialize};
+
+pub(crate) use crate::reports::{ClvHoldout, ClvReport, ModelReports, SegmentationReport};
+use crate::{Result, RunError};
+
+/// The manifest format this build writes and reads. A manifest of another version is refused
+/// by name, never misread.
+pub const MANIFEST_FORMAT: u32 = 1;
 
 /// Everything a run did, for people and for the next run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Manifest {
+    /// [`MANIFEST_FORMAT`] of the build that wrote it (absent in manifests from before the
+    /// field, whose layout is version 1).
+    #[serde(default = "first_format")]
+    pub format_version: u32,
     /// The `lifecycle` version that wrote it.
     pub version: String,
     pub job: String,
-    pub run_id: String,
+    /// The run id and the committed tables: the commit protocol's part.
+    #[serde(flatten)]
+    pub commit: CommitRecord,
     pub run_date: NaiveDate,
     /// Only events strictly before this instant were used.
     pub cutoff: DateTime<Utc>,
@@ -23,7 +38,7 @@ pub struct Manifest {
     pub engine: String,
     /// The committed run the stage transitions start from.
     pub previous_run_date: Option<NaiveDate>,
-    /// The job spec as written.
+    /// The job spec as written, secrets replaced.
     pub spec: serde_json::Value,
     pub inputs: Vec<RegisteredInput>,
     pub rows: RowCounts,
@@ -31,14 +46,17 @@ pub struct Manifest {
     pub quality: BTreeMap<String, u64>,
     /// Users per lifecycle stage.
     pub stages: BTreeMap<String, u64>,
-    /// Fitted models: parameters, log-likelihood, iterations, convergence, evaluation.
-    pub models: BTreeMap<String, serde_json::Value>,
-    pub outputs: BTreeMap<String, OutputTable>,
+    /// Fitted models: parameters, fits, evaluations and saved artifacts.
+    pub models: ModelReports,
     pub steps: Vec<StepTiming>,
 }
 
+fn first_format() -> u32 {
+    1
+}
+
 /// Event rows through the quality step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RowCounts {
     /// Rows in the input files read (after partition pruning).
     pub read: u64,
@@ -50,20 +68,8 @@ pub struct RowCounts {
     pub good: u64,
 }
 
-/// A published table.
-#[derive(Debug, Clone, Serialize)]
-pub struct OutputTable {
-    /// The committed copy, in the run's own folder: what readers that need a consistent set of
-    /// tables read.
-    pub url: String,
-    /// The stable copy for CRM importers (`<table>/run_date=YYYY-MM-DD/part-0.parquet`).
-    pub published_url: String,
-    pub rows: u64,
-    pub bytes: u64,
-}
-
 /// How long a step took.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StepTiming {
     pub step: String,
     pub seconds: f64,
@@ -71,8 +77,94 @@ pub struct StepTiming {
 }
 
 impl Manifest {
+    /// This run's id.
+    pub fn run_id(&self) -> &str {
+        &self.commit.run_id
+    }
+
     /// Pretty JSON.
     pub fn to_json(&self) -> Vec<u8> {
         serde_json::to_vec_pretty(self).expect("a manifest always serializes")
+    }
+
+    /// Reads a manifest, refusing one of another format version.
+    pub fn from_json(bytes: &[u8], url: &str) -> Result<Manifest> {
+        #[derive(Deserialize)]
+        struct Version {
+            #[serde(default = "first_format")]
+            format_version: u32,
+        }
+        let bad = |reason: String| RunError::Manifest {
+            url: url.to_string(),
+            reason,
+        };
+        let v: Version = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
+        if v.format_version != MANIFEST_FORMAT {
+            return Err(bad(format!(
+                "format_version {}; this build reads version {MANIFEST_FORMAT}",
+                v.format_version
+            )));
+        }
+        serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))
+    }
+
+    /// The manifest of the latest commit of `date` under `output`.
+    pub async fn read(output: &Location, date: NaiveDate) -> Result<Manifest> {
+        let (loc, bytes) = lifecycle_storage::read_manifest(output, date).await?;
+        Manifest::from_json(&bytes, loc.url().as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest() -> Manifest {
+        let t: DateTime<Utc> = "2024-03-01T00:00:00Z".parse().unwrap();
+        Manifest {
+            format_version: MANIFEST_FORMAT,
+            version: "0.1.0".into(),
+            job: "shop".into(),
+            commit: CommitRecord {
+                run_id: "r1".into(),
+                outputs: BTreeMap::new(),
+            },
+            run_date: t.date_naive(),
+            cutoff: t,
+            run_time: t,
+            engine: "local".into(),
+            previous_run_date: None,
+            spec: serde_json::json!({}),
+            inputs: vec![],
+            rows: RowCounts::default(),
+            quality: BTreeMap::new(),
+            stages: BTreeMap::new(),
+            models: ModelReports::default(),
+            steps: vec![],
+        }
+    }
+
+    #[test]
+    fn reads_back_what_it_wrote_and_refuses_other_versions_by_name() {
+        let m = manifest();
+        let back = Manifest::from_json(&m.to_json(), "mem://m.json").unwrap();
+        assert_eq!(back.run_id(), "r1");
+        // The commit protocol's fields stay at the top level, where storage reads them.
+        let v: serde_json::Value = serde_json::from_slice(&m.to_json()).unwrap();
+        assert_eq!(v["run_id"], "r1");
+        assert!(v["outputs"].is_object());
+        let mut v2 = v.clone();
+        v2["format_version"] = 2.into();
+        let e = Manifest::from_json(&serde_json::to_vec(&v2).unwrap(), "mem://m.json").unwrap_err();
+        let e = e.to_string();
+        assert!(
+            e.contains("mem://m.json") && e.contains("format_version 2"),
+            "{e}"
+        );
+        // Manifests from before the field have the version 1 layout.
+        let mut old = v;
+        old.as_object_mut().unwrap().remove("format_version");
+        let back = Manifest::from_json(&serde_json::to_vec(&old).unwrap(), "m").unwrap();
+        assert_eq!(back.format_version, 1);
     }
 }

@@ -7,6 +7,7 @@ use lifecycle_models::{ChurnModel, ModelError};
 use lifecycle_storage::{Location, StorageError, WriteStats};
 
 use crate::frame::from_batches;
+use crate::manifest::Manifest;
 use crate::{Result, RunError};
 
 /// What [`score_saved_model`] did.
@@ -20,11 +21,10 @@ pub struct ScoreSummary {
     pub written: WriteStats,
 }
 
+const MODEL: &str = "saved churn model";
+
 fn artifact_error(reason: String) -> RunError {
-    RunError::Fit {
-        model: "saved churn model",
-        source: ModelError::Artifact { reason },
-    }
+    RunError::model(MODEL)(ModelError::Artifact { reason })
 }
 
 /// The artifact at `model`: a `.json` file, or else an output location whose latest committed
@@ -43,16 +43,14 @@ async fn find_artifact(
             model.url()
         )));
     };
-    let manifest = lifecycle_storage::read_manifest(model, *date).await?;
-    let url = manifest["models"]["churn"]["artifact"]
-        .as_str()
-        .ok_or_else(|| {
-            artifact_error(format!(
-                "the run of {date} under {} trained no churn model",
-                model.url()
-            ))
-        })?;
-    open(url)
+    let manifest = Manifest::read(model, *date).await?;
+    let Some(churn) = manifest.models.churn else {
+        let url = model.url();
+        return Err(artifact_error(format!(
+            "the run of {date} under {url} trained no churn model"
+        )));
+    };
+    open(&churn.artifact)
 }
 
 /// Scores the users in the `user_features` Parquet at `features` with the saved model at
@@ -67,10 +65,7 @@ pub async fn score_saved_model(
 ) -> Result<ScoreSummary> {
     let artifact = find_artifact(model, open).await?;
     let bytes = artifact.get_bytes().await?;
-    let churn = ChurnModel::from_json(&bytes).map_err(|source| RunError::Fit {
-        model: "saved churn model",
-        source,
-    })?;
+    let churn = ChurnModel::from_json(&bytes).map_err(RunError::model(MODEL))?;
     let ctx = lifecycle_features::new_session();
     ctx.register_object_store(&features.store_url(), features.store().clone());
     let step = "read user_features";
@@ -86,17 +81,13 @@ pub async fn score_saved_model(
         .collect();
     churn
         .column_positions(&columns)
-        .map_err(|source| RunError::Fit {
-            model: "saved churn model",
-            source,
-        })?;
+        .map_err(RunError::model(MODEL))?;
     let batches = df.collect().await.map_err(RunError::engine(step))?;
     let mut frame = from_batches(&batches, &churn.feature_names, None, step)?;
     let feature_rows = frame.ids.len();
-    let explicit = churn.training["population"]["churn_event_types"]
-        .as_array()
-        .is_some_and(|a| !a.is_empty());
-    let window = churn.training["population"]["active_window_days"].as_f64();
+    let population = &churn.training.population;
+    let explicit = !population.churn_event_types.is_empty();
+    let window = Some(population.active_window_days as f64);
     if let (false, Some(window), Some(r)) = (
         explicit,
         window,
@@ -110,11 +101,8 @@ pub async fn score_saved_model(
     }
     let p = churn
         .predict_proba(&frame.x)
-        .map_err(|source| RunError::Fit {
-            model: "saved churn model",
-            source,
-        })?;
-    let batch = crate::churn_step::scores_batch(&churn, &frame, &p);
+        .map_err(RunError::model(MODEL))?;
+    let batch = crate::churn_tables::scores_batch(&churn, &frame, &p);
     let schema = batch.schema();
     let written =
         lifecycle_storage::write_parquet(output, schema, futures::stream::iter(vec![Ok(batch)]))

@@ -2,7 +2,8 @@
 //! weighted, time-decayed events with string ids mapped to dense indices ([`interactions`]),
 //! item-item neighbours ([`item_knn`]), implicit ALS ([`als`]), popularity ([`popularity`]),
 //! content-based scores ([`content`]), the blend and business rules ([`blend`]) and the
-//! offline ranking metrics they are judged by ([`metrics`]).
+//! offline ranking metrics they are judged by ([`metrics`]); [`serve`] puts them together into a
+//! list for every user, with the fallback cascade, and evaluates them on a time split.
 //!
 //! Callers speak in string ids: matrix orientation and dense indices stay inside this crate.
 //!
@@ -25,6 +26,7 @@ pub mod interactions;
 pub mod item_knn;
 pub mod metrics;
 pub mod popularity;
+pub mod serve;
 mod sparse;
 
 pub use interactions::Interactions;

@@ -39,8 +39,8 @@ pub use raw::{
     JobSection, JobSpec, QualitySettings, SourceSpec, StageRule, StageSettings, StorageSettings,
     TextOptions, TimeUnit,
 };
-pub use recommend::{ALGORITHMS, AlsSettings, RecommendationSettings};
+pub use recommend::{Algorithm, AlsSettings, RecommendationSettings, Similarity};
 pub use valid::{
-    ColumnSource, Contract, ContractKind, TimeParse, ValidFeatures, ValidJobSpec, ValidSource,
-    ValidStages, resolve_location, validate_cluster_url,
+    ColumnSource, Contract, ContractColumn, ContractKind, Overrides, PerTypeColumn, TimeParse,
+    ValidFeatures, ValidJobSpec, ValidSource, ValidStages, resolve_location, validate_cluster_url,
 };

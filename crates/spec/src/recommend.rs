@@ -24,16 +24,16 @@ pub struct RecommendationSettings {
     /// Blend weight per algorithm (`item_item`, `als`, `popularity`, `buy_again`, `content`);
     /// an absent or zero weight turns the algorithm off.
     #[serde(default = "default_algorithms")]
-    pub algorithms: BTreeMap<String, f64>,
+    pub algorithms: BTreeMap<Algorithm, f64>,
     /// Items per user.
     #[serde(default = "default_n")]
     pub n: usize,
     /// Neighbours kept per item (item-item).
     #[serde(default = "default_neighbours")]
     pub neighbours: usize,
-    /// `"cosine"` or `"bm25"` (item-item).
-    #[serde(default = "default_similarity")]
-    pub similarity: String,
+    /// How item-item measures similarity.
+    #[serde(default)]
+    pub similarity: Similarity,
     #[serde(default)]
     pub als: AlsSettings,
     /// Never recommend what the user already bought (durable goods); off for consumables.
@@ -102,7 +102,7 @@ impl Default for RecommendationSettings {
             algorithms: default_algorithms(),
             n: default_n(),
             neighbours: default_neighbours(),
-            similarity: default_similarity(),
+            similarity: Similarity::Cosine,
             als: AlsSettings::default(),
             exclude_purchased: false,
             allow: vec![],
@@ -115,8 +115,19 @@ impl Default for RecommendationSettings {
     }
 }
 
-/// The algorithms a spec may name.
-pub const ALGORITHMS: [&str; 5] = ["item_item", "als", "popularity", "buy_again", "content"];
+/// A recommendation algorithm a spec may name: the recommender's own vocabulary.
+pub use lifecycle_recommend::serve::Algorithm;
+
+/// `similarity`: how item-item measures the similarity of two items.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Similarity {
+    /// Cosine of the items' user vectors.
+    #[default]
+    Cosine,
+    /// BM25-weighted (discounts heavy users and popular items; good for products).
+    Bm25,
+}
 
 fn default_event_weights() -> BTreeMap<String, f64> {
     [
@@ -136,15 +147,14 @@ fn default_half_life() -> Option<f64> {
 fn default_window() -> u32 {
     365
 }
-fn default_algorithms() -> BTreeMap<String, f64> {
+fn default_algorithms() -> BTreeMap<Algorithm, f64> {
     [
-        ("item_item", 1.0),
-        ("als", 1.0),
-        ("buy_again", 0.5),
-        ("popularity", 0.1),
+        (Algorithm::ItemItem, 1.0),
+        (Algorithm::Als, 1.0),
+        (Algorithm::BuyAgain, 0.5),
+        (Algorithm::Popularity, 0.1),
     ]
     .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
     .collect()
 }
 fn default_n() -> usize {
@@ -152,9 +162,6 @@ fn default_n() -> usize {
 }
 fn default_neighbours() -> usize {
     50
-}
-fn default_similarity() -> String {
-    "cosine".into()
 }
 fn default_test_days() -> u32 {
     30
@@ -195,19 +202,10 @@ pub(crate) fn validate_recommendations(r: &RecommendationSettings) -> Result<()>
         ));
     }
     for (name, w) in &r.algorithms {
-        if !ALGORITHMS.contains(&name.as_str()) {
-            return Err(SpecError::invalid(
-                "recommendations.algorithms",
-                format!(
-                    "unknown algorithm `{name}`; known: {}",
-                    ALGORITHMS.join(", ")
-                ),
-            ));
-        }
         if w.is_nan() || *w < 0.0 {
             return Err(SpecError::invalid(
                 "recommendations.algorithms",
-                format!("the weight of `{name}` must be zero or more"),
+                format!("the weight of `{}` must be zero or more", name.name()),
             ));
         }
     }
@@ -221,12 +219,6 @@ pub(crate) fn validate_recommendations(r: &RecommendationSettings) -> Result<()>
         return Err(SpecError::invalid(
             "recommendations.n / neighbours / window_days / test_days",
             "must be at least 1",
-        ));
-    }
-    if r.similarity != "cosine" && r.similarity != "bm25" {
-        return Err(SpecError::invalid(
-            "recommendations.similarity",
-            format!("`{}` is not \"cosine\" or \"bm25\"", r.similarity),
         ));
     }
     let a = &r.als;

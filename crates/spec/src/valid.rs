@@ -9,7 +9,7 @@ use url::Url;
 use crate::error::{Result, SpecError};
 use crate::raw::{
     ClvSettings, ColumnMap, CsvOptions, InputFormat, JobSpec, QualitySettings, SourceSpec,
-    StorageSettings, TextOptions, TimeUnit,
+    StageRule, StorageSettings, TextOptions, TimeUnit,
 };
 
 /// The kind of value a contract column holds, which decides how a source column is converted.
@@ -72,6 +72,16 @@ pub enum ColumnSource {
     Value(String),
 }
 
+/// One contract column of an input table and where its values come from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContractColumn {
+    /// The contract's name (`user_id`, `event_time`, ...).
+    pub name: String,
+    pub kind: ContractKind,
+    pub required: bool,
+    pub source: ColumnSource,
+}
+
 /// A validated input table.
 #[derive(Debug, Clone)]
 pub struct ValidSource {
@@ -81,10 +91,18 @@ pub struct ValidSource {
     pub format: InputFormat,
     pub partition_key: String,
     pub filter: Option<String>,
-    /// Contract column -> source, in contract order.
-    pub columns: Vec<(String, ContractKind, bool, ColumnSource)>,
+    /// The contract's columns, in contract order.
+    pub columns: Vec<ContractColumn>,
     pub csv: CsvOptions,
     pub text: TextOptions,
+}
+
+/// An event type whose events get their own count columns (`<column>_<days>d`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PerTypeColumn {
+    pub event_type: String,
+    /// The column-safe name: lower case, other characters as `_`.
+    pub column: String,
 }
 
 /// Validated `[features]`.
@@ -94,15 +112,15 @@ pub struct ValidFeatures {
     pub windows_days: Vec<u32>,
     pub activity_window_days: u32,
     pub long_window_days: u32,
-    /// `(event type, column-safe name)` for the per-type counts.
-    pub per_type: Vec<(String, String)>,
+    /// The event types counted per type, with the column-safe names of their counts.
+    pub per_type: Vec<PerTypeColumn>,
 }
 
 /// Validated `[stages]`.
 #[derive(Debug, Clone)]
 pub struct ValidStages {
-    /// `(stage, SQL predicate)`, evaluated in order.
-    pub rules: Vec<(String, String)>,
+    /// Evaluated in order; the first whose predicate holds names the stage.
+    pub rules: Vec<StageRule>,
     pub otherwise: String,
     pub prospect: String,
 }
@@ -251,6 +269,39 @@ impl JobSpec {
     }
 }
 
+/// Values from the command line that replace spec settings. They are applied to the spec as
+/// written, before [`JobSpec::validate`], so they are checked like the spec's own.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// Replaces `events.url`; a relative path resolves against `cwd`.
+    pub input: Option<String>,
+    /// Replaces `job.output`; a relative path resolves against `cwd`.
+    pub output: Option<String>,
+    /// Replaces `[cluster] url`.
+    pub cluster: Option<String>,
+}
+
+impl JobSpec {
+    /// The spec with `o` applied; errors name the flag (`--input`, `--output`, `--cluster`).
+    pub fn with_overrides(mut self, o: &Overrides, cwd: &Path) -> Result<JobSpec> {
+        let resolve = |s: &str, folder: bool, flag: &str| {
+            resolve_location(s, cwd, folder)
+                .map(|u| u.to_string())
+                .map_err(|reason| SpecError::invalid(flag, reason))
+        };
+        if let Some(i) = &o.input {
+            self.events.url = resolve(i, false, "--input")?;
+        }
+        if let Some(out) = &o.output {
+            self.job.output = resolve(out, true, "--output")?;
+        }
+        if let Some(c) = &o.cluster {
+            self.cluster.url = Some(validate_cluster_url(c, "--cluster")?);
+        }
+        Ok(self)
+    }
+}
+
 /// Checks a Ballista scheduler URL, `df://host:port`; `setting` names where it came from.
 pub fn validate_cluster_url(s: &str, setting: &str) -> Result<String> {
     let url = Url::parse(s.trim())
@@ -366,7 +417,12 @@ fn validate_source(table: &str, s: &SourceSpec, base: &Path) -> Result<ValidSour
             },
             Some(map) => column_source(map, kind, &setting)?,
         };
-        columns.push((name.to_string(), kind, required, source));
+        columns.push(ContractColumn {
+            name: name.to_string(),
+            kind,
+            required,
+            source,
+        });
     }
     if let Some(f) = &s.filter
         && f.trim().is_empty()
@@ -518,7 +574,10 @@ fn validate_features(spec: &JobSpec) -> Result<ValidFeatures> {
                 format!("two event types give the column name `{safe}`"),
             ));
         }
-        per_type.push((ty, safe));
+        per_type.push(PerTypeColumn {
+            event_type: ty,
+            column: safe,
+        });
     }
     Ok(ValidFeatures {
         windows_days: windows,
@@ -584,11 +643,7 @@ fn validate_stages(spec: &JobSpec) -> Result<ValidStages> {
         ));
     }
     Ok(ValidStages {
-        rules: s
-            .rules
-            .iter()
-            .map(|r| (r.name.clone(), r.when.clone()))
-            .collect(),
+        rules: s.rules.clone(),
         otherwise: s.otherwise.clone(),
         prospect: s.prospect.clone(),
     })
@@ -667,7 +722,7 @@ mod tests {
              event_time={{column='ts', unit='seconds'}}\n"
         ))
         .unwrap();
-        let cols: Vec<_> = s.events.columns.iter().map(|c| c.3.clone()).collect();
+        let cols: Vec<_> = s.events.columns.iter().map(|c| c.source.clone()).collect();
         assert_eq!(
             cols[0],
             ColumnSource::Column {
@@ -684,7 +739,12 @@ mod tests {
             &cols[3],
             ColumnSource::Column { implicit: true, .. }
         ));
-        let types: Vec<_> = s.features.per_type.iter().map(|p| p.1.as_str()).collect();
+        let types: Vec<_> = s
+            .features
+            .per_type
+            .iter()
+            .map(|p| p.column.as_str())
+            .collect();
         assert_eq!(
             types,
             [
@@ -693,7 +753,10 @@ mod tests {
         );
         assert_eq!(
             s.stages.rules[0],
-            ("new".to_string(), "tenure_days < 30".to_string())
+            StageRule {
+                name: "new".into(),
+                when: "tenure_days < 30".into()
+            }
         );
     }
 

@@ -26,8 +26,8 @@ pub use aws_profile::aws_profile_env;
 pub use location::{Location, RetrySettings, StoreWrapper, Stores, is_secret_key, store_root};
 pub use parquet_io::{WriteStats, write_parquet};
 pub use publish::{
-    Commit, GcReport, LeaseInfo, MANIFEST_TABLE, Publisher, commits, committed_runs, gc,
-    latest_commit, materialize, read_manifest, table_partition,
+    Commit, CommitRecord, CommittedTable, GcReport, LeaseInfo, MANIFEST_TABLE, Publisher, commits,
+    committed_runs, gc, latest_commit, materialize, read_commit, read_manifest, table_partition,
 };
 
 /// Result with a [`StorageError`] by default.

@@ -20,6 +20,7 @@
 //! A crash at any point before the commit leaves every committed output as it was; the crashed
 //! run's `_runs/<run_id>/` is removed by `lifecycle gc` after a grace period.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -41,6 +42,28 @@ pub struct LeaseInfo {
     pub run_id: String,
     pub acquired_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+}
+
+/// The part of a run's manifest that the commit protocol owns: which run committed and which
+/// tables it committed. A pipeline's manifest embeds it (`#[serde(flatten)]`) beside its own
+/// fields, which this crate never reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitRecord {
+    pub run_id: String,
+    /// Every committed table, by name.
+    pub outputs: BTreeMap<String, CommittedTable>,
+}
+
+/// One committed table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommittedTable {
+    /// The committed copy, in the run's own folder: what readers that need a consistent set of
+    /// tables read.
+    pub url: String,
+    /// The stable copy for importers (`<table>/run_date=YYYY-MM-DD/part-0.parquet`).
+    pub published_url: String,
+    pub rows: u64,
+    pub bytes: u64,
 }
 
 /// A committed run of one date.
@@ -116,8 +139,19 @@ impl Publisher {
         table_partition(&self.output, table, self.run_date).join(PART)
     }
 
-    /// Commits the written tables with `manifest` (its `run_id` and `outputs` name them), then
-    /// writes the stable copies and releases the lease. See the module doc.
+    /// A [`CommittedTable`] for `table` as this run wrote it.
+    pub fn committed_table(&self, table: &str, stats: &crate::WriteStats) -> CommittedTable {
+        CommittedTable {
+            url: self.staging_file(table).url().to_string(),
+            published_url: self.published_file(table).url().to_string(),
+            rows: stats.rows,
+            bytes: stats.bytes,
+        }
+    }
+
+    /// Commits the written tables with `manifest`, a JSON object that embeds this run's
+    /// [`CommitRecord`] (its `run_id` and `outputs` name the tables), then writes the stable
+    /// copies and releases the lease. See the module doc.
     pub async fn commit(mut self, manifest: Vec<u8>) -> Result<()> {
         let commit = commit_location(&self.output, self.run_date, self.base_seq + 1);
         let put = self
@@ -134,7 +168,7 @@ impl Publisher {
             // A retried create whose first attempt did land (its answer was lost) finds our own
             // commit: that is a success, not a conflict.
             Err(object_store::Error::AlreadyExists { .. })
-                if written_by(&commit, "run_id", &self.run_id).await? => {}
+                if written_by(&commit, &self.run_id).await? => {}
             Err(object_store::Error::AlreadyExists { .. }) => {
                 self.abort_inner().await?;
                 return Err(StorageError::CommitConflict {
@@ -190,11 +224,15 @@ impl Publisher {
     }
 }
 
-/// Whether the JSON object at `loc` has `field == value`.
-async fn written_by(loc: &Location, field: &str, value: &str) -> Result<bool> {
+/// Whether the commit or lease file at `loc` was written by the run `run_id`.
+async fn written_by(loc: &Location, run_id: &str) -> Result<bool> {
+    /// The field commits and leases share.
+    #[derive(Deserialize)]
+    struct Writer {
+        run_id: String,
+    }
     Ok(match loc.get_bytes_opt().await? {
-        Some(bytes) => serde_json::from_slice::<serde_json::Value>(&bytes)
-            .is_ok_and(|v| v[field].as_str() == Some(value)),
+        Some(bytes) => serde_json::from_slice::<Writer>(&bytes).is_ok_and(|w| w.run_id == run_id),
         None => false,
     })
 }
@@ -271,8 +309,9 @@ pub async fn committed_runs(output: &Location) -> Result<Vec<NaiveDate>> {
     Ok(dates)
 }
 
-/// The manifest of the latest commit of `date`.
-pub async fn read_manifest(output: &Location, date: NaiveDate) -> Result<serde_json::Value> {
+/// The manifest of the latest commit of `date`, as written, and where it is. The writer's own
+/// type reads it; the commit protocol reads only its [`CommitRecord`] ([`read_commit`]).
+pub async fn read_manifest(output: &Location, date: NaiveDate) -> Result<(Location, Vec<u8>)> {
     let commit = latest_commit(output, date)
         .await?
         .ok_or_else(|| StorageError::NotCommitted {
@@ -280,7 +319,13 @@ pub async fn read_manifest(output: &Location, date: NaiveDate) -> Result<serde_j
             date,
         })?;
     let loc = output_at(output, &commit.path);
-    let bytes = loc.get_bytes().await?;
+    let bytes = loc.get_bytes().await?.to_vec();
+    Ok((loc, bytes))
+}
+
+/// The [`CommitRecord`] of the latest commit of `date`.
+pub async fn read_commit(output: &Location, date: NaiveDate) -> Result<CommitRecord> {
+    let (loc, bytes) = read_manifest(output, date).await?;
     serde_json::from_slice(&bytes).map_err(|source| StorageError::Manifest {
         url: loc.url().to_string(),
         source,
@@ -308,14 +353,9 @@ pub async fn materialize(output: &Location, date: NaiveDate) -> Result<()> {
     let Some(commit) = latest_commit(output, date).await? else {
         return Ok(());
     };
-    let manifest = read_manifest(output, date).await?;
-    let run_id = manifest["run_id"].as_str().unwrap_or_default().to_string();
-    let tables: Vec<String> = manifest["outputs"]
-        .as_object()
-        .map(|o| o.keys().cloned().collect())
-        .unwrap_or_default();
-    let run = run_folder(output, &run_id);
-    for table in &tables {
+    let record = read_commit(output, date).await?;
+    let run = run_folder(output, &record.run_id);
+    for table in record.outputs.keys() {
         let from = run.join(&format!("{table}/{PART}"));
         let to = table_partition(output, table, date).join(PART);
         output
@@ -386,9 +426,7 @@ async fn acquire_lease(
         .await
     {
         Ok(_) => Ok(lease.path().clone()),
-        Err(object_store::Error::AlreadyExists { .. })
-            if written_by(&lease, "run_id", run_id).await? =>
-        {
+        Err(object_store::Error::AlreadyExists { .. }) if written_by(&lease, run_id).await? => {
             Ok(lease.path().clone())
         }
         Err(object_store::Error::AlreadyExists { .. }) => Err(StorageError::LeaseHeld {
@@ -423,10 +461,7 @@ pub async fn gc(output: &Location, grace: Duration, now: DateTime<Utc>) -> Resul
     let mut report = GcReport::default();
     let mut keep = std::collections::BTreeSet::new();
     for date in committed_runs(output).await? {
-        let manifest = read_manifest(output, date).await?;
-        if let Some(id) = manifest["run_id"].as_str() {
-            keep.insert(id.to_string());
-        }
+        keep.insert(read_commit(output, date).await?.run_id);
         materialize(output, date).await?;
         report.dates_materialized += 1;
     }
@@ -498,11 +533,15 @@ mod tests {
     }
 
     fn manifest(p: &Publisher, tables: &[&str]) -> Vec<u8> {
-        let outputs: serde_json::Map<String, serde_json::Value> = tables
+        let outputs = tables
             .iter()
-            .map(|t| (t.to_string(), serde_json::json!({})))
+            .map(|t| (t.to_string(), p.committed_table(t, &Default::default())))
             .collect();
-        serde_json::to_vec(&serde_json::json!({"run_id": p.run_id(), "outputs": outputs})).unwrap()
+        let record = CommitRecord {
+            run_id: p.run_id().to_string(),
+            outputs,
+        };
+        serde_json::to_vec(&record).unwrap()
     }
 
     fn d(s: &str) -> NaiveDate {
@@ -580,10 +619,7 @@ mod tests {
         b.commit(mb).await.unwrap();
         let err = a.commit(ma).await.unwrap_err();
         assert!(matches!(err, StorageError::CommitConflict { .. }), "{err}");
-        assert_eq!(
-            read_manifest(&out, date).await.unwrap()["run_id"],
-            b_id.as_str()
-        );
+        assert_eq!(read_commit(&out, date).await.unwrap().run_id, b_id.as_str());
         assert_eq!(
             out.join("t/run_date=2024-02-01/part-0.parquet")
                 .get_bytes()

@@ -54,17 +54,29 @@ pub enum SynthError {
     },
 }
 
-/// What to generate.
+/// What to generate. With the `cli` feature these are also `lifecycle generate`'s flags.
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 pub struct GeneratorParams {
+    /// Users to simulate.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = GeneratorParams::default().users))]
     pub users: u64,
+    /// Items in the catalogue.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = GeneratorParams::default().items))]
     pub items: u32,
-    /// Length of the simulated period.
+    /// Days simulated.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = GeneratorParams::default().days))]
     pub days: u32,
-    /// First day of the period.
+    /// First simulated day (YYYY-MM-DD).
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = GeneratorParams::default().start))]
     pub start: NaiveDate,
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = GeneratorParams::default().seed))]
     pub seed: u64,
-    /// Users simulated and written together; bounds memory.
+    /// Users simulated together (bounds memory).
+    #[cfg_attr(
+        feature = "cli",
+        arg(long, default_value_t = GeneratorParams::default().chunk_users)
+    )]
     pub chunk_users: u64,
 }
 

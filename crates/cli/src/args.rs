@@ -1,0 +1,136 @@
+//! The command line's arguments. Flags of the server roles and the generator come from their
+//! library option structs (`SchedulerOptions`, `ExecutorOptions`, `GeneratorParams`).
+
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand};
+use lifecycle_cluster::{ExecutorOptions, SchedulerOptions};
+use lifecycle_synth::GeneratorParams;
+
+#[derive(Parser)]
+#[command(
+    name = "lifecycle",
+    version,
+    about = "Customer-lifecycle pipeline: features, stages and segments from event logs"
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// Generate a synthetic social-commerce event log (users, items, events, ground truth).
+    Generate(GenerateArgs),
+    /// Check a job spec and its inputs' schemas without running.
+    Validate(JobArgs),
+    /// Run the daily job from a spec and publish its outputs.
+    Run(JobArgs),
+    /// Show the committed runs under an output location, or the first rows of one table.
+    Inspect(InspectArgs),
+    /// Remove abandoned and superseded run data after a grace period, and repair stable copies.
+    Gc(GcArgs),
+    /// Apply a saved churn model to a user_features table, without retraining.
+    Score(ScoreArgs),
+    /// Serve as a Ballista scheduler for `lifecycle run --cluster` (knows lifecycle's functions and
+    /// builds stores from each job's storage settings).
+    Scheduler(SchedulerOptions),
+    /// Serve as a Ballista executor of a `lifecycle scheduler`.
+    Executor(ExecutorOptions),
+    /// Generate sample data, run jobs/demo.toml on it, and print a summary.
+    Demo(DemoArgs),
+}
+
+#[derive(Args)]
+pub(crate) struct GenerateArgs {
+    /// Output folder.
+    #[arg(long)]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub params: GeneratorParams,
+}
+
+#[derive(Args)]
+pub(crate) struct JobArgs {
+    /// The job spec (TOML).
+    pub spec: PathBuf,
+    /// Cutoff date (YYYY-MM-DD); overrides `job.as_of`.
+    #[arg(long)]
+    pub as_of: Option<NaiveDate>,
+    /// Events location; overrides `events.url`.
+    #[arg(long)]
+    pub input: Option<String>,
+    /// Output location; overrides `job.output`.
+    #[arg(long)]
+    pub output: Option<String>,
+    /// Run the SQL steps on this Ballista scheduler (`df://host:port`); overrides `[cluster] url`.
+    #[arg(long, env = "LIFECYCLE_CLUSTER")]
+    pub cluster: Option<String>,
+}
+
+#[derive(Args)]
+pub(crate) struct InspectArgs {
+    /// The output location (path or URL).
+    pub location: String,
+    /// A table to show (`user_segments`, `user_features`, ...).
+    #[arg(long)]
+    pub table: Option<String>,
+    /// The run date to show (default: the latest committed one).
+    #[arg(long)]
+    pub date: Option<NaiveDate>,
+    /// Rows to show with `--table`.
+    #[arg(long, default_value_t = 10)]
+    pub head: usize,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct GcArgs {
+    /// The output location (path or URL).
+    pub location: String,
+    /// Keep unreferenced run data younger than this (readers may still be reading it).
+    #[arg(long, default_value_t = 24.0)]
+    pub grace_hours: f64,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct ScoreArgs {
+    /// The model: a `.json` artifact, or an output location (its latest run's churn model).
+    #[arg(long)]
+    pub model: String,
+    /// The user_features Parquet file or folder to score.
+    #[arg(long)]
+    pub features: String,
+    /// Where to write the churn_scores Parquet file.
+    #[arg(long)]
+    pub output: String,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct DemoArgs {
+    /// Folder for the sample data, the spec copy and the outputs.
+    #[arg(long, default_value = "demo-output")]
+    pub dir: PathBuf,
+    /// Users to generate.
+    #[arg(long, default_value_t = 2000)]
+    pub users: u64,
+}
+
+#[derive(Args)]
+pub(crate) struct StoreArgs {
+    /// A store option, `KEY=VALUE` (as in a spec's `[storage.options]`: `endpoint=...`); repeatable.
+    #[arg(long = "option", value_parser = parse_option)]
+    pub options: Vec<(String, String)>,
+}
+
+fn parse_option(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+        .ok_or_else(|| format!("`{s}` is not KEY=VALUE"))
+}

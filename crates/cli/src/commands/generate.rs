@@ -1,0 +1,24 @@
+//! `lifecycle generate`: a synthetic event log.
+
+use std::path::Path;
+
+use lifecycle_synth::GeneratorParams;
+
+/// Generates `params` into `out` and says what it wrote.
+pub(crate) fn generate(params: &GeneratorParams, out: &Path) -> anyhow::Result<()> {
+    let t = std::time::Instant::now();
+    let s = lifecycle_synth::generate(params, out)?;
+    println!(
+        "generated {} users, {} items, {} events ({} purchases, {} users churned) in {} files under {} ({:.1} s)",
+        s.users,
+        s.items,
+        s.events,
+        s.purchases,
+        s.churned_users,
+        s.event_files,
+        out.display(),
+        t.elapsed().as_secs_f64()
+    );
+    println!("a run on it: --as-of {}", params.end());
+    Ok(())
+}

@@ -1,0 +1,50 @@
+//! `lifecycle validate` and `lifecycle run`: a job spec, with the command line's overrides
+//! applied before validation.
+
+use lifecycle_pipeline::RunOptions;
+use lifecycle_spec::{JobSpec, Overrides, ValidJobSpec};
+
+use crate::args::JobArgs;
+use crate::stores::env_stores;
+
+/// Reads the spec and applies `--input`, `--output` and `--cluster` (resolved against the
+/// working folder) before validating it.
+pub(crate) fn load_spec(a: &JobArgs) -> anyhow::Result<ValidJobSpec> {
+    let overrides = Overrides {
+        input: a.input.clone(),
+        output: a.output.clone(),
+        cluster: a.cluster.clone(),
+    };
+    let cwd = std::env::current_dir()?;
+    let raw = JobSpec::from_file(&a.spec)?.with_overrides(&overrides, &cwd)?;
+    Ok(raw.validate()?)
+}
+
+/// Run options for the CLI: `--as-of`, and stores that read credentials from this process's
+/// environment.
+pub(crate) fn run_options(a: &JobArgs) -> RunOptions {
+    RunOptions {
+        as_of: a.as_of,
+        stores: env_stores(),
+        ..RunOptions::default()
+    }
+}
+
+/// Checks the spec and every input without running.
+pub(crate) async fn validate(a: &JobArgs) -> anyhow::Result<()> {
+    let spec = load_spec(a)?;
+    let inputs = lifecycle_pipeline::validate_job(&spec, &run_options(a)).await?;
+    println!("spec {} is valid", a.spec.display());
+    for i in inputs {
+        println!("  {}: {} file(s) at {}", i.table, i.files.len(), i.location);
+    }
+    Ok(())
+}
+
+/// Runs the job and prints its summary.
+pub(crate) async fn run(a: &JobArgs) -> anyhow::Result<()> {
+    let spec = load_spec(a)?;
+    let summary = lifecycle_pipeline::run_job(&spec, &run_options(a)).await?;
+    crate::summary::print_summary(&summary);
+    Ok(())
+}

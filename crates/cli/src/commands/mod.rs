@@ -1,0 +1,7 @@
+//! One module per command.
+
+pub(crate) mod demo;
+pub(crate) mod generate;
+pub(crate) mod inspect;
+pub(crate) mod job;
+pub(crate) mod maintain;

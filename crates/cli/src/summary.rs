@@ -1,0 +1,64 @@
+//! What `lifecycle run` and `lifecycle demo` print when a run commits.
+
+use lifecycle_pipeline::{Manifest, RunSummary};
+
+/// The run, its rows, stages, models and outputs, and the first rows of `user_segments`.
+pub(crate) fn print_summary(s: &RunSummary) {
+    let m = &s.manifest;
+    println!(
+        "\nrun {} committed for {} (events before {})",
+        m.run_id(),
+        m.run_date,
+        m.cutoff
+    );
+    let r = &m.rows;
+    println!(
+        "events: {} read, {} filtered by the spec, {} quarantined, {} good",
+        r.read, r.filtered, r.bad, r.good
+    );
+    let bad: Vec<String> = m
+        .quality
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(r, n)| format!("{r}={n}"))
+        .collect();
+    if !bad.is_empty() {
+        println!("quarantined by rule: {}", bad.join(", "));
+    }
+    let stages: Vec<String> = s.stages.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    println!("users by stage: {}", stages.join(", "));
+    print_models(m);
+    println!("outputs (stable copies for importers; the manifest lists the committed ones):");
+    for (name, t) in &m.commit.outputs {
+        println!("  {name:<18} {:>9} rows  {}", t.rows, t.published_url);
+    }
+    println!("\nuser_segments (first rows):\n{}", s.preview);
+}
+
+fn print_models(m: &Manifest) {
+    if let Some(seg) = &m.models.segmentation {
+        let clusters: Vec<String> = seg
+            .clusters
+            .iter()
+            .map(|c| format!("{} \"{}\" {}", c.cluster, c.name, c.users))
+            .collect();
+        println!("clusters (k = {}): {}", seg.k, clusters.join(", "));
+    }
+    let Some(churn) = &m.models.churn else {
+        return;
+    };
+    if let Some(t) = churn.test_metrics() {
+        let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
+        println!(
+            "churn: {} model; on the test date ROC-AUC {}, PR-AUC {}, top-decile lift {} (base rate {})",
+            churn.selected,
+            f(t.roc_auc),
+            f(t.pr_auc),
+            f(t.top_decile_lift),
+            f(Some(t.base_rate))
+        );
+    }
+    if let Some(reason) = &churn.reason {
+        println!("churn scores NOT published: {reason}");
+    }
+}

@@ -1,0 +1,141 @@
+//! Where a step's tables go: written to the run's staging folder and read back by the later
+//! steps (a run), or only planned and registered as views (`validate`). Steps write through
+//! this and never know which.
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::error::ArrowError;
+use futures::StreamExt;
+use lifecycle_storage::{CommittedTable, Publisher, WriteStats};
+
+use crate::query::Query;
+use crate::tables::Table;
+use crate::{Result, RunError};
+
+/// A run's tables so far.
+pub(crate) enum Output<'a> {
+    /// `validate`: plan every SQL table, write nothing.
+    Plan,
+    /// A run: write into the publisher's staging folder.
+    Publish {
+        publisher: &'a Publisher,
+        written: Vec<(Table, WriteStats)>,
+    },
+}
+
+impl Output<'_> {
+    /// Whether this is a real run (steps that only train models skip their work otherwise).
+    pub fn publishes(&self) -> bool {
+        matches!(self, Output::Publish { .. })
+    }
+
+    /// Runs `sql` into `table` and registers the result as the view `view` for later steps
+    /// (read back from the written file, so they do not recompute it). Returns the rows written.
+    pub async fn sql(
+        &mut self,
+        q: Query<'_>,
+        table: Table,
+        sql: &str,
+        view: Option<&str>,
+    ) -> Result<u64> {
+        let name = table.name();
+        let stats = self.sql_file(q, name, Some(table), sql).await?;
+        if let Some(view) = view {
+            self.register(q, name, view, sql).await?;
+        }
+        if let (Output::Publish { written, .. }, Some(s)) = (self, stats) {
+            written.push((table, s));
+        }
+        Ok(stats.map_or(0, |s| s.rows))
+    }
+
+    /// Runs `sql` into a staged file that is never published (`name` is its folder) and
+    /// registers it as `view`.
+    pub async fn staged(&mut self, q: Query<'_>, name: &str, sql: &str, view: &str) -> Result<u64> {
+        let stats = self.sql_file(q, name, None, sql).await?;
+        self.register(q, name, view, sql).await?;
+        Ok(stats.map_or(0, |s| s.rows))
+    }
+
+    /// Writes an in-memory table.
+    pub async fn batch(&mut self, table: Table, batch: RecordBatch) -> Result<u64> {
+        let Output::Publish { publisher, written } = self else {
+            return Ok(batch.num_rows() as u64);
+        };
+        let schema = batch.schema();
+        let file = publisher.staging_file(table.name());
+        let stream = futures::stream::iter(vec![Ok(batch)]);
+        let stats = lifecycle_storage::write_parquet(&file, schema, stream).await?;
+        written.push((table, stats));
+        Ok(stats.rows)
+    }
+
+    /// Saves a model artifact in the run's folder; returns its URL for the manifest (empty when
+    /// nothing is written).
+    pub async fn artifact(&self, name: &str, json: Vec<u8>) -> Result<String> {
+        let Output::Publish { publisher, .. } = self else {
+            return Ok(String::new());
+        };
+        let loc = publisher.artifact_file(name);
+        loc.put_bytes(json).await?;
+        Ok(loc.url().to_string())
+    }
+
+    /// The URL of a table this run wrote, to read it back.
+    pub fn staged_url(&self, name: &str) -> Option<String> {
+        match self {
+            Output::Plan => None,
+            Output::Publish { publisher, .. } => {
+                Some(publisher.staging_file(name).url().to_string())
+            }
+        }
+    }
+
+    /// The written tables, as the commit record lists them.
+    pub fn committed(&self) -> Vec<(Table, CommittedTable)> {
+        match self {
+            Output::Plan => vec![],
+            Output::Publish { publisher, written } => written
+                .iter()
+                .map(|(t, s)| (*t, publisher.committed_table(t.name(), s)))
+                .collect(),
+        }
+    }
+
+    async fn sql_file(
+        &self,
+        q: Query<'_>,
+        name: &str,
+        table: Option<Table>,
+        sql: &str,
+    ) -> Result<Option<WriteStats>> {
+        let Output::Publish { publisher, .. } = self else {
+            q.plan(sql).await?;
+            return Ok(None);
+        };
+        let stream = q
+            .plan(sql)
+            .await?
+            .execute_stream()
+            .await
+            .map_err(RunError::engine(q.step))?;
+        let schema = match table {
+            Some(t) => t.stable_schema(&stream.schema()),
+            None => crate::tables::stable_schema(&stream.schema(), &[]),
+        };
+        let out_schema = schema.clone();
+        let stream = stream.map(move |r| {
+            let batch = r.map_err(|e| ArrowError::ExternalError(Box::new(e)))?;
+            RecordBatch::try_new(out_schema.clone(), batch.columns().to_vec())
+        });
+        let file = publisher.staging_file(name);
+        let stats = lifecycle_storage::write_parquet(&file, schema, Box::pin(stream)).await?;
+        Ok(Some(stats))
+    }
+
+    async fn register(&self, q: Query<'_>, name: &str, view: &str, sql: &str) -> Result<()> {
+        match self.staged_url(name) {
+            Some(url) => q.register_parquet(view, &url).await,
+            None => q.register_view(view, sql).await,
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! The one way the pipeline asks DataFusion for something: run SQL, collect or stream the
+//! result, read a count or a text column, register a view. Errors name the step.
+
+use std::collections::BTreeMap;
+
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Int64Type};
+use datafusion::arrow::util::pretty::pretty_format_batches;
+use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionContext};
+
+use crate::{Result, RunError};
+
+/// A session and the step that is asking.
+#[derive(Clone, Copy)]
+pub(crate) struct Query<'a> {
+    pub ctx: &'a SessionContext,
+    pub step: &'static str,
+}
+
+impl<'a> Query<'a> {
+    pub fn new(ctx: &'a SessionContext, step: &'static str) -> Query<'a> {
+        Query { ctx, step }
+    }
+
+    /// The same session, asking for another step.
+    pub fn step(self, step: &'static str) -> Query<'a> {
+        Query { step, ..self }
+    }
+
+    /// Plans `sql`.
+    pub async fn plan(&self, sql: &str) -> Result<DataFrame> {
+        self.ctx.sql(sql).await.map_err(RunError::engine(self.step))
+    }
+
+    /// Runs `sql` and gathers every batch.
+    pub async fn collect(&self, sql: &str) -> Result<Vec<RecordBatch>> {
+        self.plan(sql)
+            .await?
+            .collect()
+            .await
+            .map_err(RunError::engine(self.step))
+    }
+
+    /// The first column of the first row of `sql`, an integer count (0 for no rows).
+    pub async fn count(&self, sql: &str) -> Result<u64> {
+        let batches = self.collect(sql).await?;
+        let first = batches.iter().find(|b| b.num_rows() > 0);
+        Ok(first.map_or(0, |b| {
+            b.column(0).as_primitive::<Int64Type>().value(0) as u64
+        }))
+    }
+
+    /// `(text, count)` rows of `sql` (a text-like first column, an integer second) as a map.
+    pub async fn counts_by(&self, sql: &str) -> Result<BTreeMap<String, u64>> {
+        let mut out = BTreeMap::new();
+        for b in &self.collect(sql).await? {
+            let keys = self.texts(b, 0)?;
+            let n = b.column(1).as_primitive::<Int64Type>();
+            for (i, k) in keys.into_iter().enumerate() {
+                out.insert(k.unwrap_or_default(), n.value(i) as u64);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Column `i` of `batch` as text (any type that casts to it).
+    pub fn texts(&self, batch: &RecordBatch, i: usize) -> Result<Vec<Option<String>>> {
+        let a = cast(batch.column(i), &DataType::Utf8)
+            .map_err(|e| RunError::engine(self.step)(e.into()))?;
+        let a = a.as_string::<i32>();
+        Ok((0..a.len())
+            .map(|k| a.is_valid(k).then(|| a.value(k).to_string()))
+            .collect())
+    }
+
+    /// The rows of `sql`, formatted for a terminal.
+    pub async fn pretty(&self, sql: &str) -> Result<String> {
+        let batches = self.collect(sql).await?;
+        Ok(pretty_format_batches(&batches)
+            .map(|t| t.to_string())
+            .unwrap_or_default())
+    }
+
+    /// Registers `sql` as the view `name`, replacing any table of that name.
+    pub async fn register_view(&self, name: &str, sql: &str) -> Result<()> {
+        let view = self.plan(sql).await?.into_view();
+        self.replace(name, view)
+    }
+
+    /// Registers the Parquet file at `url` as `name`, replacing any table of that name.
+    pub async fn register_parquet(&self, name: &str, url: &str) -> Result<()> {
+        self.ctx
+            .deregister_table(name)
+            .map_err(RunError::engine(self.step))?;
+        self.ctx
+            .register_parquet(name, url, ParquetReadOptions::default())
+            .await
+            .map_err(RunError::engine(self.step))
+    }
+
+    fn replace(
+        &self,
+        name: &str,
+        table: std::sync::Arc<dyn datafusion::catalog::TableProvider>,
+    ) -> Result<()> {
+        let engine = RunError::engine(self.step);
+        self.ctx.deregister_table(name).map_err(engine)?;
+        self.ctx
+            .register_table(name, table)
+            .map(|_| ())
+            .map_err(RunError::engine(self.step))
+    }
+
+    /// The schema of the registered table `name`.
+    pub async fn schema(&self, name: &str) -> Result<datafusion::arrow::datatypes::Schema> {
+        let df = self
+            .ctx
+            .table(name)
+            .await
+            .map_err(RunError::engine(self.step))?;
+        Ok(df.schema().as_arrow().clone())
+    }
+}

@@ -1,0 +1,158 @@
+//! What each model step reports in the manifest's `models`: typed, so the next run, `score`
+//! and the CLI summary read the same fields the step wrote.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use lifecycle_clv::{BgNbd, GammaGamma, HoldoutEvaluation};
+use lifecycle_models::churn::{ChurnTraining, ModelEvaluation, Split};
+use lifecycle_models::kmeans::KChoice;
+use lifecycle_recommend::metrics::RankingMetrics;
+use serde::{Deserialize, Serialize};
+
+/// One report per model step that ran.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ModelReports {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clv: Option<ClvReport>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segmentation: Option<SegmentationReport>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub churn: Option<ChurnReport>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recommendations: Option<RecommendationReport>,
+}
+
+/// `[clv]`: the fitted BG/NBD and Gamma-Gamma models, and the holdout evaluation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClvReport {
+    pub time_unit_days: f64,
+    pub period_days: u32,
+    pub customers: usize,
+    pub repeat_customers: usize,
+    pub bgnbd: BgNbd,
+    pub gamma_gamma: GammaGamma,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holdout: Option<ClvHoldout>,
+}
+
+/// Models fitted before `calibration_end` and judged on the holdout after it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ClvHoldout {
+    Evaluated {
+        calibration_end: DateTime<Utc>,
+        holdout_days: u32,
+        customers: usize,
+        bgnbd: BgNbd,
+        gamma_gamma: GammaGamma,
+        #[serde(flatten)]
+        evaluation: HoldoutEvaluation,
+    },
+    /// Nothing to evaluate (no purchases before the holdout).
+    Skipped { error: String },
+}
+
+/// `[segmentation]`: the clusters, how `k` was chosen and how labels were kept stable.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SegmentationReport {
+    pub users: usize,
+    pub k: usize,
+    pub features: Vec<String>,
+    pub scaling: Vec<FeatureScaling>,
+    pub k_choice: Option<KChoice>,
+    pub inertia: f64,
+    pub iterations: usize,
+    pub label_matching: LabelMatching,
+    pub clusters: Vec<ClusterSummary>,
+    /// The saved model (`_runs/<run_id>/models/segmentation.json`).
+    pub artifact: String,
+}
+
+/// Whether a feature went through `log1p` before standardising.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FeatureScaling {
+    pub feature: String,
+    pub log1p: bool,
+}
+
+/// How today's cluster numbers relate to the previous run's.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LabelMatching {
+    pub method: String,
+    /// Today's cluster `i` took the number `relabelled[i]`, when matched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relabelled: Option<Vec<usize>>,
+}
+
+/// One cluster.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClusterSummary {
+    pub cluster: usize,
+    pub name: String,
+    pub users: i64,
+}
+
+/// `[churn]`: the candidates' metrics, the chosen model, the gate and the saved model.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChurnReport {
+    pub population: String,
+    pub horizon_days: u32,
+    pub observation_dates: Vec<ObservationSummary>,
+    pub features: Vec<String>,
+    pub selected: String,
+    pub evaluations: Vec<ModelEvaluation>,
+    pub importance: Vec<FeatureShare>,
+    pub min_validation_auc: f64,
+    /// Whether `churn_scores` was published (the test ROC-AUC passed the gate).
+    pub published: bool,
+    /// Why not, when not.
+    pub reason: Option<String>,
+    pub scored_users: usize,
+    pub training: ChurnTraining,
+    /// The saved model (`_runs/<run_id>/models/churn.json`).
+    pub artifact: String,
+}
+
+impl ChurnReport {
+    /// The selected model's metrics on the test date.
+    pub fn test_metrics(&self) -> Option<&lifecycle_models::metrics::Evaluation> {
+        self.evaluations
+            .iter()
+            .find(|e| e.model == self.selected && e.split == Split::Test)
+            .map(|e| &e.metrics)
+    }
+}
+
+/// One labelled observation date.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ObservationSummary {
+    pub date: NaiveDate,
+    pub split: Split,
+    pub users: usize,
+    pub churned: usize,
+    pub base_rate: f64,
+}
+
+/// A feature's share of the model's importance.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FeatureShare {
+    pub feature: String,
+    pub share: f64,
+}
+
+/// `[recommendations]`: the catalogue and the offline evaluation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RecommendationReport {
+    pub users_with_history: usize,
+    pub items: usize,
+    pub test_start: NaiveDate,
+    pub test_users: usize,
+    pub k: usize,
+    pub evaluation: Vec<AlgorithmEvaluation>,
+}
+
+/// One list's ranking metrics on the time split.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AlgorithmEvaluation {
+    pub algorithm: String,
+    pub metrics: RankingMetrics,
+}

@@ -1,0 +1,310 @@
+//! The runner: the ordered steps, their timing, the quality gate, the manifest and the commit.
+//! `validate` runs the same steps with nothing written.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use lifecycle_features::input::RegisteredInput;
+use lifecycle_features::sql::{self, views};
+use lifecycle_spec::ValidJobSpec;
+use lifecycle_storage::{CommitRecord, Publisher, Stores};
+
+use crate::Result;
+use crate::manifest::{MANIFEST_FORMAT, Manifest, ModelReports, RowCounts, StepTiming};
+use crate::output::Output;
+use crate::query::Query;
+use crate::session::{redacted_spec, register_store, session, stores_for};
+use crate::steps::{self, Run, StepInfo};
+
+/// How to run a job: what the spec does not say.
+#[derive(Clone)]
+pub struct RunOptions {
+    /// The cutoff date; overrides the spec's `job.as_of`. Neither: today (UTC).
+    pub as_of: Option<NaiveDate>,
+    /// The wall-clock time of the run, for the future-event rule.
+    pub run_time: DateTime<Utc>,
+    /// The store factory (shared, so `memory://` outputs can be read back).
+    pub stores: Stores,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            as_of: None,
+            run_time: Utc::now(),
+            stores: Stores::default(),
+        }
+    }
+}
+
+/// What a committed run produced.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    pub manifest: Manifest,
+    /// Users per stage.
+    pub stages: BTreeMap<String, u64>,
+    /// The first rows of `user_segments`, formatted for a terminal.
+    pub preview: String,
+}
+
+/// The steps of a run, in order. Each runs when its setting turns it on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Read,
+    Quality,
+    Features,
+    Segments,
+    Clv,
+    Segmentation,
+    Churn,
+    Recommendations,
+}
+
+const STEPS: [Step; 8] = [
+    Step::Read,
+    Step::Quality,
+    Step::Features,
+    Step::Segments,
+    Step::Clv,
+    Step::Segmentation,
+    Step::Churn,
+    Step::Recommendations,
+];
+
+impl Step {
+    fn info(self) -> &'static StepInfo {
+        match self {
+            Step::Read => &steps::ingest::READ,
+            Step::Quality => &steps::ingest::QUALITY,
+            Step::Features => &steps::features::STEP,
+            Step::Segments => &steps::segments::STEP,
+            Step::Clv => &steps::clv::STEP,
+            Step::Segmentation => &steps::clusters::STEP,
+            Step::Churn => &steps::churn::STEP,
+            Step::Recommendations => &steps::recommend::STEP,
+        }
+    }
+
+    fn enabled(self, spec: &ValidJobSpec) -> bool {
+        match self {
+            Step::Clv => spec.clv.enabled,
+            Step::Segmentation => spec.segmentation.enabled,
+            Step::Churn => spec.churn.enabled,
+            Step::Recommendations => spec.recommendations.enabled,
+            _ => true,
+        }
+    }
+
+    /// Runs the step; the rows it reports for the manifest's timing.
+    async fn run(self, run: &mut Run<'_>) -> Result<Option<u64>> {
+        match self {
+            Step::Read => steps::ingest::read(run).await,
+            Step::Quality => steps::ingest::quality(run).await,
+            Step::Features => steps::features::run(run).await,
+            Step::Segments => steps::segments::run(run).await,
+            Step::Clv => steps::clv::run(run).await,
+            Step::Segmentation => steps::clusters::run(run).await,
+            Step::Churn => steps::churn::run(run).await,
+            Step::Recommendations => steps::recommend::run(run).await,
+        }
+    }
+
+    /// The gate that must hold after the step before the run goes on.
+    fn gate(self, run: &Run<'_>) -> Result<()> {
+        match self {
+            Step::Quality if run.out.publishes() => steps::ingest::bad_row_gate(run),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The cutoff date a run will use.
+pub fn cutoff_date(spec: &ValidJobSpec, opts: &RunOptions) -> NaiveDate {
+    opts.as_of
+        .or(spec.as_of)
+        .unwrap_or_else(|| opts.run_time.date_naive())
+}
+
+/// The cutoff instant `T` of a run date: its 00:00 UTC.
+fn cutoff_instant(run_date: NaiveDate) -> DateTime<Utc> {
+    let midnight = run_date.and_hms_opt(0, 0, 0).expect("midnight exists");
+    midnight.and_utc()
+}
+
+/// A run's context before any step: the session, the stores and the dates.
+async fn begin<'a>(
+    spec: &'a ValidJobSpec,
+    opts: &RunOptions,
+    stores: Stores,
+    out: Output<'a>,
+) -> Result<(Run<'a>, String)> {
+    let run_date = cutoff_date(spec, opts);
+    let (ctx, engine) = session(spec, &stores).await?;
+    let run = Run {
+        spec,
+        ctx,
+        stores,
+        run_time: opts.run_time,
+        run_date,
+        cutoff: cutoff_instant(run_date),
+        out,
+        previous: None,
+        inputs: vec![],
+        rows: RowCounts::default(),
+        quality: BTreeMap::new(),
+        models: ModelReports::default(),
+    };
+    Ok((run, engine))
+}
+
+/// Runs every enabled step in order, timing each and checking its gate.
+async fn run_steps(run: &mut Run<'_>) -> Result<Vec<StepTiming>> {
+    let mut timings = vec![];
+    for step in STEPS.into_iter().filter(|s| s.enabled(run.spec)) {
+        let started = Instant::now();
+        let info = step.info();
+        tracing::debug!(step = info.name, reads = ?info.reads, writes = ?info.writes, "step starting");
+        let rows = step.run(run).await?;
+        if run.out.publishes() {
+            let (name, seconds) = (step.info().name, started.elapsed().as_secs_f64());
+            tracing::info!(
+                step = name,
+                seconds = format!("{seconds:.3}"),
+                rows,
+                "step done"
+            );
+            timings.push(StepTiming {
+                step: name.to_string(),
+                seconds,
+                rows,
+            });
+        }
+        step.gate(run)?;
+    }
+    Ok(timings)
+}
+
+/// Runs the daily job and commits its outputs, or publishes nothing.
+pub async fn run_job(spec: &ValidJobSpec, opts: &RunOptions) -> Result<RunSummary> {
+    let run_date = cutoff_date(spec, opts);
+    let stores = stores_for(spec, &opts.stores)?;
+    let output = stores.open(&spec.output)?;
+    let publisher = Publisher::begin(output, run_date, spec.lease).await?;
+    let run_id = publisher.run_id();
+    tracing::info!(job = %spec.name, run_id, %run_date, output = %spec.output, "run starting");
+    let work = run_and_summarise(spec, opts, stores, &publisher);
+    match crate::lease::keep_lease(&publisher, spec.lease, work).await {
+        Ok(summary) => {
+            publisher.commit(summary.manifest.to_json()).await?;
+            tracing::info!(run_id = %summary.manifest.run_id(), %run_date, "run committed");
+            Ok(summary)
+        }
+        Err(e) => {
+            if let Err(cleanup) = publisher.abort().await {
+                tracing::warn!(error = %cleanup, "could not remove this run's data");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// The steps of one run into `publisher`'s staging folder, and the manifest that commits them.
+async fn run_and_summarise(
+    spec: &ValidJobSpec,
+    opts: &RunOptions,
+    stores: Stores,
+    publisher: &Publisher,
+) -> Result<RunSummary> {
+    let out = Output::Publish {
+        publisher,
+        written: vec![],
+    };
+    let (mut run, engine) = begin(spec, opts, stores, out).await?;
+    register_store(&run.ctx, publisher.output());
+    run.previous = crate::previous::previous_run(publisher.output(), run.run_date).await?;
+    let steps = run_steps(&mut run).await?;
+    let q = Query::new(&run.ctx, "count stages");
+    let stages = q
+        .counts_by(&lifecycle_features::segments::stage_counts_sql())
+        .await?;
+    let preview = q
+        .step("preview")
+        .pretty(&sql::head(views::USER_SEGMENTS, 5))
+        .await?;
+    let manifest = manifest(run, publisher, engine, stages.clone(), steps);
+    Ok(RunSummary {
+        manifest,
+        stages,
+        preview,
+    })
+}
+
+fn manifest(
+    run: Run<'_>,
+    publisher: &Publisher,
+    engine: String,
+    stages: BTreeMap<String, u64>,
+    steps: Vec<StepTiming>,
+) -> Manifest {
+    let zeros = lifecycle_features::quality::RULES
+        .iter()
+        .map(|r| (r.to_string(), 0));
+    let outputs = run
+        .out
+        .committed()
+        .into_iter()
+        .map(|(t, c)| (t.name().to_string(), c));
+    Manifest {
+        format_version: MANIFEST_FORMAT,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        job: run.spec.name.clone(),
+        commit: CommitRecord {
+            run_id: publisher.run_id().to_string(),
+            outputs: outputs.collect(),
+        },
+        run_date: run.run_date,
+        cutoff: run.cutoff,
+        run_time: run.run_time,
+        engine,
+        previous_run_date: run.previous.as_ref().map(|m| m.run_date),
+        spec: redacted_spec(run.spec),
+        inputs: run.inputs,
+        rows: run.rows,
+        quality: zeros.chain(run.quality).collect(),
+        stages,
+        models: run.models,
+        steps,
+    }
+}
+
+/// Checks a job without running it: the spec, every input file's columns and types, and that
+/// every SQL step plans (the same steps as a run, writing nothing); model steps check the
+/// feature columns they name.
+pub async fn validate_job(spec: &ValidJobSpec, opts: &RunOptions) -> Result<Vec<RegisteredInput>> {
+    let stores = stores_for(spec, &opts.stores)?;
+    let (mut run, _) = begin(spec, opts, stores, Output::Plan).await?;
+    run_steps(&mut run).await?;
+    Ok(run.inputs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tables::Table;
+
+    #[test]
+    fn every_table_is_written_by_exactly_one_step() {
+        for table in Table::ALL {
+            let writers: Vec<&str> = STEPS
+                .iter()
+                .filter(|s| s.info().writes.contains(&table))
+                .map(|s| s.info().name)
+                .collect();
+            assert_eq!(writers.len(), 1, "{table}: {writers:?}");
+        }
+        let mut names: Vec<&str> = STEPS.iter().map(|s| s.info().name).collect();
+        names.dedup();
+        assert_eq!(names.len(), STEPS.len());
+    }
+}

@@ -1,0 +1,55 @@
+//! The steps of a run, one module each. A step says what it reads and which tables it writes
+//! ([`StepInfo`]), calls library code for the work (SQL from `lifecycle-features`, fitting from
+//! the model crates) and records what it did on the [`Run`]. The runner owns their order,
+//! timing, the quality gate and the commit.
+
+pub(crate) mod churn;
+pub(crate) mod clusters;
+pub(crate) mod clv;
+pub(crate) mod features;
+pub(crate) mod ingest;
+pub(crate) mod recommend;
+pub(crate) mod segments;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use datafusion::prelude::SessionContext;
+use lifecycle_features::input::RegisteredInput;
+use lifecycle_spec::ValidJobSpec;
+use lifecycle_storage::Stores;
+
+use crate::manifest::{Manifest, ModelReports, RowCounts};
+use crate::output::Output;
+use crate::tables::Table;
+
+/// What a step is, for the runner and for readers of the code.
+pub(crate) struct StepInfo {
+    /// Its name in logs and the manifest's `steps`.
+    pub name: &'static str,
+    /// The views it reads (registered by earlier steps).
+    pub reads: &'static [&'static str],
+    /// The tables it may write.
+    pub writes: &'static [Table],
+}
+
+/// One run (or one validation) as the steps see it: the settings, the session, where tables
+/// go, and what earlier steps recorded.
+pub(crate) struct Run<'a> {
+    pub spec: &'a ValidJobSpec,
+    pub ctx: SessionContext,
+    pub stores: Stores,
+    /// The wall-clock time of the run (the future-event rule).
+    pub run_time: DateTime<Utc>,
+    pub run_date: NaiveDate,
+    /// `T`: only events strictly before it are used.
+    pub cutoff: DateTime<Utc>,
+    pub out: Output<'a>,
+    /// The previous committed run, if any.
+    pub previous: Option<Manifest>,
+    pub inputs: Vec<RegisteredInput>,
+    pub rows: RowCounts,
+    /// Quarantined rows per rule (rules with rows only).
+    pub quality: BTreeMap<String, u64>,
+    pub models: ModelReports,
+}

@@ -1,0 +1,234 @@
+//! Recommendations: interactions from SQL (`lifecycle_features::interactions`), the algorithms
+//! fitted and served by `lifecycle_recommend::serve` on this process with rayon (one row per
+//! user and item touched is small next to the events): a blended, rule-checked list for every
+//! user of `user_segments`, and an offline evaluation on a time split.
+//!
+//! Evaluation: every algorithm alone, the blend and the popularity baseline are fitted on the
+//! interactions before `T0 = cutoff − test_days` and judged on the items each user touched in
+//! `[T0, cutoff)` (users with history before `T0` only), at `k = n`.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{DateTime, Duration, Utc};
+use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::datatypes::Float64Type;
+use lifecycle_features::interactions;
+use lifecycle_features::sql::views;
+use lifecycle_recommend::als::AlsParams;
+use lifecycle_recommend::item_knn::{ItemKnnParams, Similarity};
+use lifecycle_recommend::serve::{History, InteractionRow, ServeParams};
+use lifecycle_spec::RecommendationSettings;
+use rayon::prelude::*;
+
+use super::{Run, StepInfo};
+use crate::query::Query;
+use crate::recommend_tables::{list_batch, metrics_batch, neighbours_batch, split_batches};
+use crate::reports::{AlgorithmEvaluation, RecommendationReport};
+use crate::tables::Table;
+use crate::{Result, RunError};
+
+pub(crate) const STEP: StepInfo = StepInfo {
+    name: "recommendations",
+    reads: &[
+        views::EVENTS_CLEAN,
+        views::USER_SEGMENTS,
+        views::ITEMS_MAPPED,
+    ],
+    writes: &[
+        Table::Recommendations,
+        Table::RecommendationMetrics,
+        Table::ItemNeighbours,
+        Table::RecommendationTrain,
+        Table::RecommendationTest,
+    ],
+};
+
+/// What the step read before fitting.
+struct Inputs {
+    users: Vec<(String, String)>,
+    categories: HashMap<String, String>,
+    history: History,
+    train: History,
+    relevant: HashMap<String, HashSet<String>>,
+}
+
+/// Fits, serves every user, evaluates, and writes the recommendation tables.
+pub(crate) async fn run(run: &mut Run<'_>) -> Result<Option<u64>> {
+    if !run.out.publishes() {
+        return Ok(None);
+    }
+    let r = &run.spec.recommendations;
+    let t0 = run.cutoff - Duration::days(r.test_days as i64);
+    let inputs = read(run, Query::new(&run.ctx, "recommendation inputs"), t0).await?;
+    let params = serve_params(r);
+    let export = r.export_split;
+    let write_neighbours = r.write_neighbours;
+    let work = move || -> Result<_> {
+        let stages: HashMap<String, String> = inputs.users.iter().cloned().collect();
+        let attributes: HashMap<String, Vec<String>> = inputs
+            .categories
+            .iter()
+            .map(|(i, c)| (i.clone(), vec![format!("category={c}")]))
+            .collect();
+        let fitted = params
+            .fit(&inputs.history, &stages, &attributes)
+            .map_err(RunError::model("recommendations"))?;
+        let category = inputs.history.category_index(&inputs.categories);
+        let lists: Vec<_> = inputs
+            .users
+            .par_iter()
+            .map(|(id, stage)| fitted.list(id, Some(stage), &category))
+            .collect();
+        let list = list_batch(&inputs.users, &lists, &inputs.history);
+        let neighbours = match (&fitted.knn, write_neighbours) {
+            (Some(knn), true) => Some(neighbours_batch(&inputs.history, knn)),
+            _ => None,
+        };
+        let mut trained = params
+            .fit(&inputs.train, &stages, &attributes)
+            .map_err(RunError::model("recommendations"))?;
+        let train_category = inputs.train.category_index(&inputs.categories);
+        let evaluation = trained.evaluate(&stages, &inputs.relevant, &train_category);
+        let split = export.then(|| split_batches(&inputs.train, &inputs.relevant));
+        let sizes = (inputs.history.inter.users(), inputs.history.inter.items());
+        Ok((list, neighbours, evaluation, split, sizes))
+    };
+    let (list, neighbours, evaluation, split, (users, items)) = tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| RunError::Internal {
+            step: "recommendations",
+            reason: e.to_string(),
+        })??;
+    let rows = run.out.batch(Table::Recommendations, list).await?;
+    let metrics = metrics_batch(&evaluation.runs, t0);
+    run.out.batch(Table::RecommendationMetrics, metrics).await?;
+    if let Some(n) = neighbours {
+        run.out.batch(Table::ItemNeighbours, n).await?;
+    }
+    if let Some((train, test)) = split {
+        run.out.batch(Table::RecommendationTrain, train).await?;
+        run.out.batch(Table::RecommendationTest, test).await?;
+    }
+    run.models.recommendations = Some(RecommendationReport {
+        users_with_history: users,
+        items,
+        test_start: t0.date_naive(),
+        test_users: evaluation.test_users,
+        k: r.n,
+        evaluation: evaluation
+            .runs
+            .into_iter()
+            .map(|(algorithm, metrics)| AlgorithmEvaluation { algorithm, metrics })
+            .collect(),
+    });
+    Ok(Some(rows))
+}
+
+/// The spec's `[recommendations]` as serving settings.
+fn serve_params(r: &RecommendationSettings) -> ServeParams {
+    let a = &r.als;
+    ServeParams {
+        weights: r
+            .algorithms
+            .iter()
+            .filter(|(_, w)| **w > 0.0)
+            .map(|(k, v)| (*k, *v as f32))
+            .collect::<BTreeMap<_, _>>(),
+        item_knn: ItemKnnParams {
+            neighbours: r.neighbours,
+            similarity: match r.similarity {
+                lifecycle_spec::Similarity::Bm25 => Similarity::Bm25 { k1: 100.0, b: 0.8 },
+                lifecycle_spec::Similarity::Cosine => Similarity::Cosine,
+            },
+        },
+        als: AlsParams {
+            factors: a.factors,
+            regularization: a.regularization as f32,
+            alpha: a.alpha as f32,
+            iterations: a.iterations,
+            cg_steps: a.cg_steps,
+            seed: a.seed,
+            track_loss: true,
+        },
+        n: r.n,
+        exclude_purchased: r.exclude_purchased,
+        allow: r.allow.clone(),
+        deny: r.deny.clone(),
+        per_category: r.per_category,
+    }
+}
+
+/// The users and stages, item categories, interactions up to the cutoff and up to `t0`, and
+/// the test period's relevant items.
+async fn read(run: &Run<'_>, q: Query<'_>, t0: DateTime<Utc>) -> Result<Inputs> {
+    let mut users = vec![];
+    for b in &q.collect(interactions::user_stages_sql()).await? {
+        let (u, s) = (q.texts(b, 0)?, q.texts(b, 1)?);
+        users.extend(
+            u.into_iter()
+                .zip(s)
+                .map(|(u, s)| (u.unwrap_or_default(), s.unwrap_or_default())),
+        );
+    }
+    let mut categories = HashMap::new();
+    if run.spec.items.is_some() {
+        for b in &q.collect(interactions::item_categories_sql()).await? {
+            let (i, c) = (q.texts(b, 0)?, q.texts(b, 1)?);
+            for (i, c) in i.into_iter().zip(c) {
+                if let (Some(i), Some(c)) = (i, c) {
+                    categories.insert(i, c);
+                }
+            }
+        }
+    }
+    let r = &run.spec.recommendations;
+    let sql = interactions::relevant_sql(r, t0, run.cutoff);
+    let mut relevant: HashMap<String, HashSet<String>> = HashMap::new();
+    for b in &q.collect(&sql).await? {
+        let (u, i) = (
+            b.column(0).as_string::<i32>(),
+            b.column(1).as_string::<i32>(),
+        );
+        for k in 0..b.num_rows() {
+            relevant
+                .entry(u.value(k).to_string())
+                .or_default()
+                .insert(i.value(k).to_string());
+        }
+    }
+    Ok(Inputs {
+        users,
+        categories,
+        history: history(run, q, run.cutoff).await?,
+        train: history(run, q, t0).await?,
+        relevant,
+    })
+}
+
+/// The decayed interactions before `end`.
+async fn history(run: &Run<'_>, q: Query<'_>, end: DateTime<Utc>) -> Result<History> {
+    let sql =
+        interactions::interactions_sql(&run.spec.recommendations, &run.spec.purchase_types, end);
+    let mut rows = vec![];
+    for b in &q.collect(&sql).await? {
+        rows.extend(rows_of(b));
+    }
+    Ok(History::new(&rows))
+}
+
+fn rows_of(b: &RecordBatch) -> Vec<InteractionRow> {
+    let (u, i) = (
+        b.column(0).as_string::<i32>(),
+        b.column(1).as_string::<i32>(),
+    );
+    let w = b.column(2).as_primitive::<Float64Type>();
+    let p = b.column(3).as_primitive::<Float64Type>();
+    (0..b.num_rows())
+        .map(|k| InteractionRow {
+            user: u.value(k).into(),
+            item: i.value(k).into(),
+            weight: w.value(k) as f32,
+            purchases: p.value(k) as f32,
+        })
+        .collect()
+}

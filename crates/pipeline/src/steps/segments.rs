@@ -1,0 +1,37 @@
+//! Lifecycle stages and RFM segments (`lifecycle_features::segments`), and the moves between
+//! stages since the previous committed run.
+
+use lifecycle_features::segments;
+use lifecycle_features::sql::views;
+
+use super::{Run, StepInfo};
+use crate::Result;
+use crate::query::Query;
+use crate::tables::Table;
+
+pub(crate) const STEP: StepInfo = StepInfo {
+    name: "segments",
+    reads: &[views::USER_FEATURES, views::USERS_MAPPED],
+    writes: &[Table::UserSegments, Table::StageTransitions],
+};
+
+/// Checks the stage rules, writes `user_segments` and `stage_transitions`.
+pub(crate) async fn run(run: &mut Run<'_>) -> Result<Option<u64>> {
+    let st = &run.spec.stages;
+    lifecycle_features::check_stage_rules(&run.ctx, &st.rules).await?;
+    let prospects = run
+        .spec
+        .users
+        .as_ref()
+        .map(|_| (st.prospect.as_str(), run.cutoff.timestamp_micros()));
+    let sql = segments::user_segments_sql(&st.rules, &st.otherwise, prospects);
+    let q = Query::new(&run.ctx, Table::UserSegments.name());
+    let view = Some(views::USER_SEGMENTS);
+    let rows = run.out.sql(q, Table::UserSegments, &sql, view).await?;
+    let q = q.step("read the previous run's segments");
+    crate::previous::register_segments(q, run.previous.as_ref()).await?;
+    let q = q.step(Table::StageTransitions.name());
+    let sql = segments::transitions_sql();
+    run.out.sql(q, Table::StageTransitions, sql, None).await?;
+    Ok(Some(rows))
+}

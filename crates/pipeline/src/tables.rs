@@ -1,0 +1,185 @@
+//! The tables a run publishes: one registry of their names, one-line docs and never-null
+//! columns, used by the writers, `inspect`, the schema tests and the docs' table list.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+
+/// A published table. [`Table::name`] is its folder under the output location.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Table {
+    Quarantine,
+    UserFeatures,
+    UserSegments,
+    StageTransitions,
+    CustomerValue,
+    UserClusters,
+    ClusterProfiles,
+    ChurnScores,
+    ModelMetrics,
+    ChurnTraining,
+    Recommendations,
+    RecommendationMetrics,
+    ItemNeighbours,
+    RecommendationTrain,
+    RecommendationTest,
+}
+
+/// The staged table of good events, one row per distinct event: written to the run's folder
+/// for the later steps, never published.
+pub(crate) const GOOD_EVENTS: &str = "_events_good";
+
+impl Table {
+    /// Every table, in the order a run writes them.
+    pub const ALL: [Table; 15] = [
+        Table::Quarantine,
+        Table::UserFeatures,
+        Table::UserSegments,
+        Table::StageTransitions,
+        Table::CustomerValue,
+        Table::UserClusters,
+        Table::ClusterProfiles,
+        Table::ChurnScores,
+        Table::ModelMetrics,
+        Table::ChurnTraining,
+        Table::Recommendations,
+        Table::RecommendationMetrics,
+        Table::ItemNeighbours,
+        Table::RecommendationTrain,
+        Table::RecommendationTest,
+    ];
+
+    /// The table's name: its folder, and its key in the manifest's `outputs`.
+    pub fn name(self) -> &'static str {
+        self.info().0
+    }
+
+    /// What one row is, in a line (the docs' table list).
+    pub fn doc(self) -> &'static str {
+        self.info().1
+    }
+
+    /// The table of a name, if it is one.
+    pub fn from_name(name: &str) -> Option<Table> {
+        Table::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    /// Columns written as not null. Every other column of a table computed in SQL is declared
+    /// nullable, so a published schema depends on the spec only, never on the input files.
+    pub fn not_null(self) -> &'static [&'static str] {
+        match self {
+            Table::Quarantine => &["rule", "copies"],
+            Table::UserFeatures => &["user_id"],
+            Table::UserSegments => &["user_id", "stage"],
+            Table::StageTransitions => &["users"],
+            _ => &[],
+        }
+    }
+
+    fn info(self) -> (&'static str, &'static str) {
+        match self {
+            Table::Quarantine => ("quarantine", "an input row that broke a data-quality rule"),
+            Table::UserFeatures => ("user_features", "a user's point-in-time features"),
+            Table::UserSegments => ("user_segments", "a user's lifecycle stage and RFM segment"),
+            Table::StageTransitions => (
+                "stage_transitions",
+                "users moving from one stage to another since the previous run",
+            ),
+            Table::CustomerValue => (
+                "customer_value",
+                "a purchaser's P(alive), expected purchases and discounted CLV",
+            ),
+            Table::UserClusters => ("user_clusters", "a user's K-means cluster"),
+            Table::ClusterProfiles => ("cluster_profiles", "a cluster's size and feature means"),
+            Table::ChurnScores => (
+                "churn_scores",
+                "an active user's churn probability, risk decile and drivers",
+            ),
+            Table::ModelMetrics => (
+                "model_metrics",
+                "a churn model's metric on the validation or test date",
+            ),
+            Table::ChurnTraining => (
+                "churn_training",
+                "a labelled training row of the churn model (with `export_training`)",
+            ),
+            Table::Recommendations => ("recommendations", "one ranked item for a user"),
+            Table::RecommendationMetrics => (
+                "recommendation_metrics",
+                "a recommender's ranking metric on the time split",
+            ),
+            Table::ItemNeighbours => (
+                "item_neighbours",
+                "an item's nearest neighbour (with `write_neighbours`)",
+            ),
+            Table::RecommendationTrain => (
+                "recommendation_train",
+                "a training interaction of the evaluation split (with `export_split`)",
+            ),
+            Table::RecommendationTest => (
+                "recommendation_test",
+                "a held-out interaction of the evaluation split (with `export_split`)",
+            ),
+        }
+    }
+
+    /// `schema` with this table's nullability ([`Table::not_null`]) and no field metadata.
+    pub(crate) fn stable_schema(self, schema: &SchemaRef) -> SchemaRef {
+        stable_schema(schema, self.not_null())
+    }
+}
+
+/// `schema` with every column nullable but `not_null`, and no field metadata.
+pub(crate) fn stable_schema(schema: &SchemaRef, not_null: &[&str]) -> SchemaRef {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let nullable = !not_null.contains(&f.name().as_str());
+            f.as_ref()
+                .clone()
+                .with_nullable(nullable)
+                .with_metadata(Default::default())
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+impl std::fmt::Display for Table {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_round_trip() {
+        let mut names: Vec<&str> = Table::ALL.iter().map(|t| t.name()).collect();
+        for t in Table::ALL {
+            assert_eq!(Table::from_name(t.name()), Some(t));
+            assert!(!t.doc().is_empty());
+        }
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), Table::ALL.len());
+        assert_eq!(Table::from_name("run_manifest"), None);
+    }
+
+    #[test]
+    fn the_docs_list_every_table_with_its_doc() {
+        let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or(env!("CARGO_MANIFEST_DIR").into());
+        let path = std::path::Path::new(&dir).join("../../docs/outputs.md");
+        let docs = std::fs::read_to_string(&path).unwrap();
+        for t in Table::ALL {
+            let line = format!("| `{}` | {} |", t.name(), t.doc());
+            assert!(
+                docs.contains(&line),
+                "{} lacks the line {line}",
+                path.display()
+            );
+        }
+    }
+}

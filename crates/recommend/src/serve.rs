@@ -1,0 +1,538 @@
+//! A list for every user: the enabled algorithms fitted together over one [`History`], their
+//! blend with the business rules, and the fallback cascade.
+//!
+//! Users with history get the blend of the enabled algorithms. When the blend runs short, and
+//! for users without history (cold start), the popularity of the user's lifecycle stage fills
+//! the list, then global popularity; each pick's `reason` says which. The rules run again over
+//! the whole filled list, so the category limit counts the blend's picks too.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::als::{Als, AlsParams};
+use crate::blend::{Rules, Source, apply_rules, blend};
+use crate::content::Content;
+use crate::interactions::{Event, InteractionsBuilder};
+use crate::item_knn::{ItemKnn, ItemKnnParams};
+use crate::popularity::Popularity;
+use crate::{Csr, Interactions, Result};
+
+/// An algorithm of the blend. The order (alphabetical) is the order the blend adds them in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Algorithm {
+    Als,
+    BuyAgain,
+    Content,
+    ItemItem,
+    Popularity,
+}
+
+impl Algorithm {
+    /// Every algorithm.
+    pub const ALL: [Algorithm; 5] = [
+        Algorithm::Als,
+        Algorithm::BuyAgain,
+        Algorithm::Content,
+        Algorithm::ItemItem,
+        Algorithm::Popularity,
+    ];
+
+    /// The name in specs and in the `algorithm` column.
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::Als => "als",
+            Algorithm::BuyAgain => "buy_again",
+            Algorithm::Content => "content",
+            Algorithm::ItemItem => "item_item",
+            Algorithm::Popularity => "popularity",
+        }
+    }
+
+    /// The algorithm of a name.
+    pub fn from_name(name: &str) -> Option<Algorithm> {
+        Algorithm::ALL.into_iter().find(|a| a.name() == name)
+    }
+
+    /// The phrase a CRM shows next to an item this algorithm picked.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Algorithm::ItemItem => "similar to items you engaged with",
+            Algorithm::Als => "liked by people with tastes like yours",
+            Algorithm::BuyAgain => "you bought it before",
+            Algorithm::Content => "matches the categories you like",
+            Algorithm::Popularity => "popular right now",
+        }
+    }
+}
+
+/// One user's interactions and purchases, with the decayed purchase counts on the same indices.
+pub struct History {
+    pub inter: Interactions,
+    pub bought: Csr,
+}
+
+/// A (user, item) row of interactions: weight and decayed purchases.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InteractionRow {
+    pub user: String,
+    pub item: String,
+    pub weight: f32,
+    pub purchases: f32,
+}
+
+impl History {
+    /// Builds the matrices from rows already decayed and summed per (user, item).
+    pub fn new(rows: &[InteractionRow]) -> History {
+        let inter = InteractionsBuilder::new(None)
+            .extend(rows.iter().map(|r| Event {
+                user: &r.user,
+                item: &r.item,
+                weight: r.weight,
+                age_days: 0.0,
+            }))
+            .build();
+        let bought = rows
+            .iter()
+            .filter(|r| r.purchases > 0.0)
+            .map(|r| {
+                let u = inter.user_index(&r.user).expect("indexed");
+                (u, inter.item_index(&r.item).expect("indexed"), r.purchases)
+            })
+            .collect();
+        let bought = Csr::from_triples(inter.users(), inter.items(), bought);
+        History { inter, bought }
+    }
+
+    /// Item index → category, for the items that have one in `categories` (by item id).
+    pub fn category_index(&self, categories: &HashMap<String, String>) -> HashMap<u32, String> {
+        (0..self.inter.items() as u32)
+            .filter_map(|i| {
+                categories
+                    .get(self.inter.item_id(i))
+                    .map(|c| (i, c.clone()))
+            })
+            .collect()
+    }
+}
+
+/// Serving settings: the blend's weights, each algorithm's settings and the business rules.
+#[derive(Debug, Clone)]
+pub struct ServeParams {
+    /// Weight per enabled algorithm (absent: off).
+    pub weights: BTreeMap<Algorithm, f32>,
+    pub item_knn: ItemKnnParams,
+    pub als: AlsParams,
+    /// Items per list.
+    pub n: usize,
+    pub exclude_purchased: bool,
+    /// Item ids that alone may be recommended (empty: any).
+    pub allow: Vec<String>,
+    pub deny: Vec<String>,
+    pub per_category: Option<usize>,
+}
+
+/// One entry of a user's list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pick {
+    pub item: u32,
+    pub score: f32,
+    pub algorithm: Algorithm,
+    pub reason: String,
+}
+
+/// The algorithms fitted over one [`History`].
+pub struct Recommender<'a> {
+    history: &'a History,
+    params: &'a ServeParams,
+    /// The weights the lists blend with (an evaluation runs each algorithm alone).
+    pub weights: BTreeMap<Algorithm, f32>,
+    pub knn: Option<ItemKnn>,
+    als: Option<Als>,
+    content: Option<Content>,
+    popular: Popularity,
+    popular_by_stage: BTreeMap<String, Popularity>,
+    /// Per user index: the stage (for per-stage popularity).
+    stage_of: Vec<Option<String>>,
+}
+
+impl ServeParams {
+    /// Fits the enabled algorithms. `stages` maps user ids to stages; `attributes` item ids to
+    /// their attributes (for content scores).
+    pub fn fit<'a>(
+        &'a self,
+        history: &'a History,
+        stages: &HashMap<String, String>,
+        attributes: &HashMap<String, Vec<String>>,
+    ) -> Result<Recommender<'a>> {
+        let on = |a: Algorithm| self.weights.contains_key(&a);
+        let m = &history.inter.matrix;
+        let knn = on(Algorithm::ItemItem)
+            .then(|| self.item_knn.fit(m))
+            .transpose()?;
+        let als = on(Algorithm::Als).then(|| self.als.fit(m)).transpose()?;
+        let content = on(Algorithm::Content).then(|| {
+            let items = 0..history.inter.items() as u32;
+            let attrs: Vec<Vec<String>> = items
+                .map(|i| {
+                    attributes
+                        .get(history.inter.item_id(i))
+                        .cloned()
+                        .unwrap_or_default()
+                })
+                .collect();
+            Content::new(&attrs)
+        });
+        let stage_of: Vec<Option<String>> = (0..history.inter.users() as u32)
+            .map(|u| stages.get(history.inter.user_id(u)).cloned())
+            .collect();
+        Ok(Recommender {
+            history,
+            params: self,
+            weights: self.weights.clone(),
+            knn,
+            als,
+            content,
+            popular: Popularity::global(m),
+            popular_by_stage: Popularity::by_segment(m, &stage_of),
+            stage_of,
+        })
+    }
+
+    /// The rules for one user (by index in `history`, if they have history).
+    pub fn rules(&self, history: &History, user: Option<u32>) -> Rules {
+        let index = |ids: &[String]| -> HashSet<u32> {
+            ids.iter()
+                .filter_map(|i| history.inter.item_index(i))
+                .collect()
+        };
+        let mut allow = index(&self.allow);
+        if !self.allow.is_empty() && allow.is_empty() {
+            // Allowed items nobody interacted with: nothing can be recommended.
+            allow.insert(u32::MAX);
+        }
+        Rules {
+            exclude: match (self.exclude_purchased, user) {
+                (true, Some(u)) => history.bought.row(u as usize).0.iter().copied().collect(),
+                _ => HashSet::new(),
+            },
+            allow,
+            deny: index(&self.deny),
+            per_category: self.per_category,
+            n: self.n,
+        }
+    }
+}
+
+impl Recommender<'_> {
+    /// The history the algorithms were fitted on.
+    pub fn history(&self) -> &History {
+        self.history
+    }
+
+    /// The list of the user `id` (of lifecycle stage `stage`): the blend for a user with
+    /// history, then popularity to fill it. `category` is [`History::category_index`].
+    pub fn list(
+        &self,
+        id: &str,
+        stage: Option<&str>,
+        category: &HashMap<u32, String>,
+    ) -> Vec<Pick> {
+        let user = self.history.inter.user_index(id);
+        let rules = self.params.rules(self.history, user);
+        let mut picks = match user {
+            Some(u) => self.blended(u, stage, &rules, category),
+            None => vec![],
+        };
+        if picks.len() < rules.n {
+            picks = self.fill(picks, stage, &rules, category);
+        }
+        picks
+    }
+
+    fn blended(
+        &self,
+        u: u32,
+        stage: Option<&str>,
+        rules: &Rules,
+        category: &HashMap<u32, String>,
+    ) -> Vec<Pick> {
+        let owned: Vec<(Algorithm, Vec<f32>)> = self
+            .weights
+            .keys()
+            .filter_map(|a| self.scores(*a, u, stage).map(|s| (*a, s)))
+            .collect();
+        let sources: Vec<Source> = owned
+            .iter()
+            .map(|(a, s)| Source {
+                name: a.name(),
+                weight: self.weights[a],
+                scores: s,
+            })
+            .collect();
+        apply_rules(blend(&sources), |c| c.item, rules, category)
+            .into_iter()
+            .map(|c| {
+                let algorithm = Algorithm::from_name(&c.algorithm).expect("a source's name");
+                Pick {
+                    item: c.item,
+                    score: c.score,
+                    algorithm,
+                    reason: algorithm.reason().to_string(),
+                }
+            })
+            .collect()
+    }
+
+    /// One algorithm's scores of every item for user `u`.
+    fn scores(&self, a: Algorithm, u: u32, stage: Option<&str>) -> Option<Vec<f32>> {
+        let m = &self.history.inter.matrix;
+        let (items, weights) = m.row(u as usize);
+        match a {
+            Algorithm::ItemItem => self.knn.as_ref().map(|k| k.scores(items, weights)),
+            Algorithm::Als => self.als.as_ref().map(|a| a.scores(u)),
+            Algorithm::Content => self.content.as_ref().map(|c| c.scores(items, weights)),
+            Algorithm::BuyAgain => {
+                let mut s = vec![0f32; m.cols];
+                let (bi, bw) = self.history.bought.row(u as usize);
+                bi.iter().zip(bw).for_each(|(i, w)| s[*i as usize] = *w);
+                Some(s)
+            }
+            Algorithm::Popularity => Some(self.popularity(u, stage).users_per_item.clone()),
+        }
+    }
+
+    /// Fills `picks` from the stage's popularity, then everyone's.
+    fn fill(
+        &self,
+        mut picks: Vec<Pick>,
+        stage: Option<&str>,
+        rules: &Rules,
+        category: &HashMap<u32, String>,
+    ) -> Vec<Pick> {
+        let cols = self.history.inter.matrix.cols;
+        let mut sources: Vec<(&Popularity, String)> = vec![];
+        if let Some((p, s)) = stage.and_then(|s| self.popular_by_stage.get(s).map(|p| (p, s))) {
+            sources.push((p, format!("fallback: popular with {s} users")));
+        }
+        sources.push((&self.popular, "fallback: popular overall".to_string()));
+        let mut seen: HashSet<u32> = picks.iter().map(|p| p.item).collect();
+        for (pop, why) in sources {
+            let ranked = crate::top_n(&pop.users_per_item, cols, |i| {
+                pop.users_per_item[i as usize] <= 0.0
+            });
+            for s in ranked {
+                if seen.insert(s.item) {
+                    picks.push(Pick {
+                        item: s.item,
+                        score: s.score,
+                        algorithm: Algorithm::Popularity,
+                        reason: why.clone(),
+                    });
+                }
+            }
+        }
+        apply_rules(picks, |p| p.item, rules, category)
+    }
+
+    fn popularity(&self, u: u32, stage: Option<&str>) -> &Popularity {
+        let stage = stage.or(self.stage_of[u as usize].as_deref());
+        stage
+            .and_then(|s| self.popular_by_stage.get(s))
+            .unwrap_or(&self.popular)
+    }
+}
+
+/// The offline evaluation of one fit: which lists were judged and how they did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    /// Users with history in the fit and relevant items in the test period.
+    pub test_users: usize,
+    /// Each enabled algorithm alone, popularity (the baseline, even when off) and the blend.
+    pub runs: Vec<(String, crate::metrics::RankingMetrics)>,
+}
+
+impl Recommender<'_> {
+    /// Ranks the test users' lists with each algorithm alone, popularity and the blend, at
+    /// `k = n` with the same rules as served lists, and judges them against `relevant` (the
+    /// items each user touched in the test period).
+    pub fn evaluate(
+        &mut self,
+        stages: &HashMap<String, String>,
+        relevant: &HashMap<String, HashSet<String>>,
+        category: &HashMap<u32, String>,
+    ) -> Evaluation {
+        use rayon::prelude::*;
+        let test_users: Vec<&String> = relevant
+            .keys()
+            .filter(|id| self.history.inter.user_index(id).is_some())
+            .collect();
+        let blend_weights = self.weights.clone();
+        let alone = |a: Algorithm| (a.name().to_string(), BTreeMap::from([(a, 1.0)]));
+        let mut runs: Vec<(String, BTreeMap<Algorithm, f32>)> =
+            blend_weights.keys().map(|a| alone(*a)).collect();
+        if !blend_weights.contains_key(&Algorithm::Popularity) {
+            runs.push(alone(Algorithm::Popularity));
+        }
+        runs.push(("blend".into(), blend_weights.clone()));
+        let mut out = vec![];
+        for (name, weights) in runs {
+            self.weights = weights;
+            let me = &*self;
+            let recommended: HashMap<String, Vec<String>> = test_users
+                .par_iter()
+                .map(|id| {
+                    let picks = me.list(id, stages.get(*id).map(String::as_str), category);
+                    let items = picks
+                        .iter()
+                        .map(|p| me.history.inter.item_id(p.item).to_string());
+                    ((*id).clone(), items.collect())
+                })
+                .collect();
+            let catalogue = Some(self.history.inter.items());
+            let metrics =
+                crate::metrics::evaluate(&recommended, relevant, self.params.n, catalogue);
+            out.push((name, metrics));
+        }
+        self.weights = blend_weights;
+        Evaluation {
+            test_users: test_users.len(),
+            runs: out,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(user: &str, item: &str, weight: f32, purchases: f32) -> InteractionRow {
+        InteractionRow {
+            user: user.into(),
+            item: item.into(),
+            weight,
+            purchases,
+        }
+    }
+
+    /// ann bought a and b; bob engaged with c; cara with b and c. Categories: a, b = x; c, d = y.
+    fn history() -> History {
+        History::new(&[
+            row("ann", "a", 3.0, 1.0),
+            row("ann", "b", 1.0, 1.0),
+            row("bob", "c", 2.0, 0.0),
+            row("cara", "b", 1.0, 0.0),
+            row("cara", "c", 1.0, 0.0),
+            row("dan", "d", 1.0, 0.0),
+        ])
+    }
+
+    fn params(weights: &[(Algorithm, f32)], n: usize) -> ServeParams {
+        ServeParams {
+            weights: weights.iter().copied().collect(),
+            item_knn: ItemKnnParams::default(),
+            als: AlsParams::default(),
+            n,
+            exclude_purchased: false,
+            allow: vec![],
+            deny: vec![],
+            per_category: None,
+        }
+    }
+
+    fn stages() -> HashMap<String, String> {
+        [
+            ("ann", "active"),
+            ("bob", "active"),
+            ("cara", "new"),
+            ("dan", "new"),
+        ]
+        .map(|(u, s)| (u.to_string(), s.to_string()))
+        .into()
+    }
+
+    fn items(h: &History, picks: &[Pick]) -> Vec<String> {
+        picks
+            .iter()
+            .map(|p| h.inter.item_id(p.item).to_string())
+            .collect()
+    }
+
+    #[test]
+    fn a_short_blend_is_filled_from_the_stage_then_everyone() {
+        let h = history();
+        let p = params(&[(Algorithm::BuyAgain, 1.0)], 4);
+        let r = p.fit(&h, &stages(), &HashMap::new()).unwrap();
+        let picks = r.list("ann", Some("active"), &HashMap::new());
+        // Buy-again gives a (3 times the weight... of purchases: equal) and b; then the active
+        // users' popular items not yet listed (c: bob), then everyone's (d: dan).
+        assert_eq!(items(&h, &picks), ["a", "b", "c", "d"]);
+        let reasons: Vec<&str> = picks.iter().map(|p| p.reason.as_str()).collect();
+        assert_eq!(
+            reasons,
+            [
+                "you bought it before",
+                "you bought it before",
+                "fallback: popular with active users",
+                "fallback: popular overall",
+            ]
+        );
+        assert_eq!(picks[2].algorithm, Algorithm::Popularity);
+        // A user nobody has seen (cold start) of a stage nobody is in: everyone's popularity
+        // (b and c by two users each, the lower index first; then a and d by one).
+        let cold = r.list("zoe", Some("vip"), &HashMap::new());
+        assert_eq!(items(&h, &cold), ["b", "c", "a", "d"]);
+        assert!(cold.iter().all(|p| p.reason == "fallback: popular overall"));
+    }
+
+    #[test]
+    fn rules_hold_over_the_filled_list() {
+        let h = history();
+        let mut p = params(&[(Algorithm::BuyAgain, 1.0)], 3);
+        p.exclude_purchased = true;
+        p.deny = vec!["c".into()];
+        let r = p.fit(&h, &stages(), &HashMap::new()).unwrap();
+        // ann's purchases (a, b) and the denied c are never listed: only d is left.
+        assert_eq!(
+            items(&h, &r.list("ann", Some("active"), &HashMap::new())),
+            ["d"]
+        );
+        let mut p = params(&[(Algorithm::Popularity, 1.0)], 3);
+        p.per_category = Some(1);
+        let r = p.fit(&h, &stages(), &HashMap::new()).unwrap();
+        let cats: HashMap<String, String> = [("a", "x"), ("b", "x"), ("c", "y"), ("d", "y")]
+            .map(|(i, c)| (i.into(), c.into()))
+            .into();
+        let category = h.category_index(&cats);
+        // One per category, counting the blend's picks and the fallback's together.
+        let listed = items(&h, &r.list("dan", Some("new"), &category));
+        assert_eq!(listed.len(), 2, "{listed:?}");
+        let of = |i: &String| cats[i].clone();
+        assert_ne!(of(&listed[0]), of(&listed[1]));
+        let mut p = params(&[(Algorithm::Popularity, 1.0)], 3);
+        p.allow = vec!["nothing-anyone-touched".into()];
+        let r = p.fit(&h, &stages(), &HashMap::new()).unwrap();
+        assert!(r.list("ann", None, &HashMap::new()).is_empty());
+    }
+
+    #[test]
+    fn evaluation_runs_each_algorithm_popularity_and_the_blend() {
+        let h = history();
+        let p = params(&[(Algorithm::BuyAgain, 1.0), (Algorithm::ItemItem, 0.5)], 2);
+        let mut r = p.fit(&h, &stages(), &HashMap::new()).unwrap();
+        let relevant: HashMap<String, HashSet<String>> = [
+            ("ann".to_string(), HashSet::from(["a".to_string()])),
+            ("zoe".to_string(), HashSet::from(["b".to_string()])),
+        ]
+        .into();
+        let e = r.evaluate(&stages(), &relevant, &HashMap::new());
+        assert_eq!(e.test_users, 1, "zoe has no history before the split");
+        let names: Vec<&str> = e.runs.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["buy_again", "item_item", "popularity", "blend"]);
+        // Buy-again lists ann's own a first: a hit at rank 1.
+        assert_eq!(e.runs[0].1.precision, 0.5);
+        assert_eq!(e.runs[0].1.ndcg, 1.0);
+        assert_eq!(r.weights.len(), 2, "the blend's weights are restored");
+    }
+}
