@@ -8,7 +8,7 @@ use arrow::array::{RecordBatch, StringArray, TimestampMicrosecondArray};
 use crate::common::*;
 
 /// A folder with a good events partition, a spec, and a committed run for 2024-02-01.
-fn committed() -> (tempfile::TempDir, String, Vec<(String, Vec<u8>)>) {
+pub(crate) fn committed() -> (tempfile::TempDir, String, Vec<(String, Vec<u8>)>) {
     let dir = tempfile::tempdir().unwrap();
     write_events(
         &dir.path().join("events/dt=2024-01-10/part-0.parquet"),
@@ -37,7 +37,7 @@ fn committed() -> (tempfile::TempDir, String, Vec<(String, Vec<u8>)>) {
 }
 
 /// Adds a bad file to a new partition, reruns, and checks the failure left everything intact.
-fn fails_cleanly(
+pub(crate) fn fails_cleanly(
     dir: &tempfile::TempDir,
     spec: &str,
     before: &[(String, Vec<u8>)],

@@ -7,6 +7,7 @@ mod common;
 mod datasets;
 mod failures;
 mod features;
+mod hostile;
 mod k8s;
 mod models;
 #[path = "../support/processes.rs"]

@@ -4,7 +4,7 @@
 //! The binary's `main.rs` only calls [`main`]. `args` defines the arguments, `commands` has a
 //! module per command, `summary` prints a committed run. Exit codes: 0 success, 1 the run
 //! failed (data or storage), 2 bad usage or spec, 3 another run of the same date is running or
-//! committed first.
+//! committed first, 143 stopped by SIGTERM or Ctrl-C (nothing published).
 
 mod args;
 mod commands;
@@ -31,7 +31,10 @@ pub fn main() -> i32 {
             return 1;
         }
     };
-    match runtime.block_on(dispatch(cli.command)) {
+    let result = runtime.block_on(dispatch(cli.command));
+    // A stopped run may leave a model fit running on a blocking thread: do not wait for it.
+    runtime.shutdown_background();
+    match result {
         Ok(()) => 0,
         Err(e) => {
             // Our errors already say what caused them: print the outermost message only.

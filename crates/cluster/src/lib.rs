@@ -75,9 +75,10 @@ pub enum ClusterError {
     },
 }
 
-/// Waits for SIGTERM (what Kubernetes sends) or Ctrl-C; returns which.
+/// Waits for SIGTERM (what Kubernetes sends) or Ctrl-C; returns which. The server roles stop
+/// on it, and so does `lifecycle run`.
 #[cfg(feature = "server")]
-pub(crate) async fn shutdown_signal() -> &'static str {
+pub async fn shutdown_signal() -> &'static str {
     #[cfg(unix)]
     {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

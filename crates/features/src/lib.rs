@@ -10,11 +10,17 @@
 
 pub mod churn_labels;
 pub mod clv_summary;
+#[cfg(test)]
+mod differential;
 pub mod input;
 pub mod interactions;
+#[cfg(test)]
+mod properties;
 pub mod quality;
 pub mod segments;
 pub mod sql;
+#[cfg(test)]
+mod test_support;
 pub mod time_udf;
 pub mod user_features;
 

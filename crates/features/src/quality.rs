@@ -11,6 +11,7 @@
 //! | `missing_event_type` | `event_type` is null or empty |
 //! | `purchase_without_amount` | a purchase-type event has a null `amount` |
 //! | `negative_purchase_amount` | a purchase-type event has `amount < 0` |
+//! | `non_finite_amount` | `amount` is NaN or infinite (any event type) |
 //! | `future_event_time` | `event_time` is later than the run's wall-clock time plus `quality.max_future_hours` |
 //! | `duplicate` | the row equals another good row in all five contract columns; one copy is kept, and the quarantine record carries `copies` = the number of extra copies (off with `quality.deduplicate = false`) |
 //!
@@ -24,13 +25,14 @@ use crate::sql::{in_list, views};
 use crate::{FeatureError, Result};
 
 /// The rules in evaluation order.
-pub const RULES: [&str; 8] = [
+pub const RULES: [&str; 9] = [
     "missing_user_id",
     "missing_event_time",
     "unparseable_event_time",
     "missing_event_type",
     "purchase_without_amount",
     "negative_purchase_amount",
+    "non_finite_amount",
     "future_event_time",
     "duplicate",
 ];
@@ -43,7 +45,9 @@ pub async fn register_checked(
     run_time: DateTime<Utc>,
     max_future_hours: f64,
 ) -> Result<()> {
-    let limit = run_time.timestamp_micros() + (max_future_hours * 3_600_000_000.0) as i64;
+    // `as` saturates a huge number of hours; the sum must not overflow either.
+    let ahead = (max_future_hours * 3_600_000_000.0) as i64;
+    let limit = run_time.timestamp_micros().saturating_add(ahead);
     let purchase = in_list(purchase_types);
     let checked = format!(
         "SELECT user_id, event_time, raw_event_time, event_type, item_id, amount, CASE \
@@ -53,6 +57,7 @@ pub async fn register_checked(
            WHEN event_type IS NULL OR event_type = '' THEN 'missing_event_type' \
            WHEN event_type IN ({purchase}) AND amount IS NULL THEN 'purchase_without_amount' \
            WHEN event_type IN ({purchase}) AND amount < 0 THEN 'negative_purchase_amount' \
+           WHEN isnan(amount - amount) THEN 'non_finite_amount' \
            WHEN CAST(event_time AS BIGINT) > {limit} THEN 'future_event_time' \
          END AS rule FROM events_mapped"
     );

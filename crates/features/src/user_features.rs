@@ -130,7 +130,7 @@ pub fn user_features_sql(
            FROM events_clean WHERE CAST(event_time AS BIGINT) < {t}), \
          agg AS (SELECT user_id, {agg} FROM ev GROUP BY user_id), \
          days AS (SELECT user_id, count(*) AS active_days FROM \
-           (SELECT DISTINCT user_id, ts / {DAY_US} AS day FROM ev WHERE ts >= {a_since}) GROUP BY user_id), \
+           (SELECT DISTINCT user_id, {day} AS day FROM ev WHERE ts >= {a_since}) GROUP BY user_id), \
          items AS (SELECT user_id, count(*) AS distinct_items FROM \
            (SELECT DISTINCT user_id, item_id FROM ev WHERE ts >= {l_since} AND item_id IS NOT NULL) \
            GROUP BY user_id) \
@@ -143,5 +143,7 @@ pub fn user_features_sql(
         purchase = in_list(purchase_types),
         a_since = since(a),
         l_since = since(l),
+        // The UTC date: floor division, so that a time before 1970 is a date of its own.
+        day = format!("(ts - ((ts % {DAY_US}) + {DAY_US}) % {DAY_US}) / {DAY_US}"),
     )
 }

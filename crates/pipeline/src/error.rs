@@ -37,6 +37,9 @@ pub enum RunError {
         #[source]
         source: ModelFailure,
     },
+    /// The run was asked to stop (SIGTERM, Ctrl-C) and published nothing.
+    #[error("stopped by {signal} before committing; nothing was published")]
+    Stopped { signal: &'static str },
     /// A broken invariant of this program (not the user's data or spec): a bug to report.
     #[error("internal error in {step}: {reason}")]
     Internal { step: &'static str, reason: String },
@@ -55,13 +58,15 @@ pub enum ModelFailure {
 
 impl RunError {
     /// 2 for a bad spec (the user's configuration); 3 when another run of the same date holds
-    /// the lease or committed first; 1 for everything else that went wrong at run time.
+    /// the lease or committed first; 143 (128 + SIGTERM) when it was stopped; 1 for everything
+    /// else that went wrong at run time.
     pub fn exit_code(&self) -> i32 {
         use StorageError::{CommitConflict, LeaseHeld};
         match self {
             RunError::Spec(_) => 2,
             RunError::Features(f) if matches!(**f, FeatureError::Spec(_)) => 2,
             RunError::Storage(LeaseHeld { .. } | CommitConflict { .. }) => 3,
+            RunError::Stopped { .. } => 143,
             _ => 1,
         }
     }

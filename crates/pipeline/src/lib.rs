@@ -30,6 +30,6 @@ pub use reports::{
     FeatureShare, LabelMatching, ModelReports, ObservationSummary, RecommendationReport,
     SegmentationReport,
 };
-pub use runner::{RunOptions, RunSummary, cutoff_date, run_job, validate_job};
+pub use runner::{RunOptions, RunSummary, cutoff_date, run_job, run_job_until, validate_job};
 pub use score::{ScoreSummary, score_saved_model};
 pub use tables::Table;

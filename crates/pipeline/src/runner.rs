@@ -187,13 +187,31 @@ async fn run_steps(run: &mut Run<'_>) -> Result<Vec<StepTiming>> {
 
 /// Runs the daily job and commits its outputs, or publishes nothing.
 pub async fn run_job(spec: &ValidJobSpec, opts: &RunOptions) -> Result<RunSummary> {
+    run_job_until(spec, opts, std::future::pending()).await
+}
+
+/// [`run_job`], stopped when `stop` completes first (with the signal's name): the run's data
+/// is removed, its lease released, nothing published ([`RunError::Stopped`]).
+pub async fn run_job_until(
+    spec: &ValidJobSpec,
+    opts: &RunOptions,
+    stop: impl std::future::Future<Output = &'static str>,
+) -> Result<RunSummary> {
     let run_date = cutoff_date(spec, opts);
     let stores = stores_for(spec, &opts.stores)?;
-    let output = stores.open(&spec.output)?;
+    let output = crate::session::open_setting(&stores, &spec.output, "job.output")?;
     let publisher = Publisher::begin(output, run_date, spec.lease).await?;
     let run_id = publisher.run_id();
     tracing::info!(job = %spec.name, run_id, %run_date, output = %spec.output, "run starting");
-    let work = run_and_summarise(spec, opts, stores, &publisher);
+    let work = async {
+        tokio::select! {
+            done = run_and_summarise(spec, opts, stores, &publisher) => done,
+            signal = stop => {
+                tracing::warn!(signal, "stopping: nothing will be published");
+                Err(crate::RunError::Stopped { signal })
+            }
+        }
+    };
     match crate::lease::keep_lease(&publisher, spec.lease, work).await {
         Ok(summary) => {
             publisher.commit(summary.manifest.to_json()).await?;
@@ -283,6 +301,7 @@ fn manifest(
 /// feature columns they name.
 pub async fn validate_job(spec: &ValidJobSpec, opts: &RunOptions) -> Result<Vec<RegisteredInput>> {
     let stores = stores_for(spec, &opts.stores)?;
+    crate::session::open_setting(&stores, &spec.output, "job.output")?;
     let (mut run, _) = begin(spec, opts, stores, Output::Plan).await?;
     run_steps(&mut run).await?;
     Ok(run.inputs)

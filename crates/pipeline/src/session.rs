@@ -54,6 +54,19 @@ pub(crate) fn stores_for(spec: &ValidJobSpec, stores: &Stores) -> Result<Stores>
     Ok(stores.with_settings(&st.options, retry)?)
 }
 
+/// The location of the spec's `setting`; a scheme no store serves is the spec's fault (exit 2),
+/// named by its setting.
+pub(crate) fn open_setting(stores: &Stores, url: &url::Url, setting: &str) -> Result<Location> {
+    stores.open(url).map_err(|e| match e {
+        lifecycle_storage::StorageError::UnsupportedScheme { .. } => SpecError::Invalid {
+            setting: setting.to_string(),
+            reason: e.to_string(),
+        }
+        .into(),
+        e => e.into(),
+    })
+}
+
 /// Makes `loc`'s store readable by SQL on `ctx`.
 pub(crate) fn register_store(ctx: &SessionContext, loc: &Location) {
     ctx.register_object_store(&loc.store_url(), loc.store().clone());

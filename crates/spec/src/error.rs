@@ -24,6 +24,23 @@ pub enum SpecError {
     Invalid { setting: String, reason: String },
 }
 
+/// The longest span of days any setting may name (about a century): date arithmetic on the
+/// cutoff stays far inside what times can represent.
+pub const MAX_DAYS: u64 = 36_600;
+
+/// Checks that a day count is at most [`MAX_DAYS`].
+pub(crate) fn check_days(setting: &str, days: u64) -> Result<()> {
+    if days > MAX_DAYS {
+        return Err(SpecError::invalid(
+            setting,
+            format!(
+                "{days} days is more than the {MAX_DAYS} (about a century) any window may span"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 impl SpecError {
     pub(crate) fn invalid(setting: impl Into<String>, reason: impl Into<String>) -> Self {
         SpecError::Invalid {

@@ -26,11 +26,13 @@
 
 mod error;
 mod models;
+#[cfg(test)]
+mod properties;
 mod raw;
 mod recommend;
 mod valid;
 
-pub use error::{DataError, Result, SpecError};
+pub use error::{DataError, MAX_DAYS, Result, SpecError};
 pub use models::{
     ChurnActivity, ChurnModelKind, ChurnSettings, ClassWeight, GbdtSettings, SegmentationSettings,
 };

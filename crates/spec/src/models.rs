@@ -296,6 +296,12 @@ pub(crate) fn validate_churn(c: &ChurnSettings) -> Result<()> {
             return Err(SpecError::invalid(key, "must be at least 1 day"));
         }
     }
+    let lookback = c.horizon_days as u64 + c.observation_dates as u64 * c.step() as u64;
+    crate::error::check_days(
+        "churn.horizon_days / observation_dates / step_days",
+        lookback,
+    )?;
+    crate::error::check_days("churn.active_window_days", c.active_window_days as u64)?;
     if c.observation_dates < 3 {
         return Err(SpecError::invalid(
             "churn.observation_dates",

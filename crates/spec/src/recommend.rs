@@ -195,7 +195,9 @@ pub(crate) fn validate_recommendations(r: &RecommendationSettings) -> Result<()>
             "give at least one event type with a weight above 0",
         ));
     }
-    if r.half_life_days.is_some_and(|h| h.is_nan() || h <= 0.0) {
+    crate::error::check_days("recommendations.window_days", r.window_days as u64)?;
+    crate::error::check_days("recommendations.test_days", r.test_days as u64)?;
+    if r.half_life_days.is_some_and(|h| !h.is_finite() || h <= 0.0) {
         return Err(SpecError::invalid(
             "recommendations.half_life_days",
             "must be above 0 (leave it out for no decay)",

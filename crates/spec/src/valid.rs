@@ -6,7 +6,7 @@ use std::path::{Component, Path, PathBuf};
 use chrono::NaiveDate;
 use url::Url;
 
-use crate::error::{Result, SpecError};
+use crate::error::{Result, SpecError, check_days};
 use crate::raw::{
     ClvSettings, ColumnMap, CsvOptions, InputFormat, JobSpec, QualitySettings, SourceSpec,
     StageRule, StorageSettings, TextOptions, TimeUnit,
@@ -160,10 +160,10 @@ impl JobSpec {
         if self.job.name.trim().is_empty() {
             return Err(SpecError::invalid("job.name", "must not be empty"));
         }
-        if self.job.lease_seconds < 1 {
+        if !(1..=7 * 86_400).contains(&self.job.lease_seconds) {
             return Err(SpecError::invalid(
                 "job.lease_seconds",
-                "must be at least 1",
+                "must be between 1 second and a week",
             ));
         }
         let output = resolve_location(&self.job.output, &base, true)
@@ -186,6 +186,9 @@ impl JobSpec {
             .as_ref()
             .map(|s| validate_source("items", s, &base))
             .transpose()?;
+        for src in std::iter::once(&events).chain(&users).chain(&items) {
+            check_apart(&output, src)?;
+        }
 
         let t = &self.event_types;
         for (key, list) in [
@@ -300,6 +303,24 @@ impl JobSpec {
         }
         Ok(self)
     }
+}
+
+/// Refuses an output at, or inside, an input location: the next run would read the outputs (or
+/// a folder of its own files) as input, and `gc` could delete input files.
+fn check_apart(output: &Url, input: &ValidSource) -> Result<()> {
+    let (out, inp) = (output.as_str(), input.url.as_str());
+    let folder = |u: &str| format!("{}/", u.trim_end_matches('/'));
+    if folder(out).starts_with(&folder(inp)) {
+        return Err(SpecError::invalid(
+            "job.output",
+            format!(
+                "{out} is inside {}.url ({inp}): the next run would read its own outputs as \
+                 input; put the outputs beside the inputs, not under them",
+                input.table
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Checks a Ballista scheduler URL, `df://host:port`; `setting` names where it came from.
@@ -546,7 +567,12 @@ fn validate_features(spec: &JobSpec) -> Result<ValidFeatures> {
         if v == 0 {
             return Err(SpecError::invalid(key, "must be at least 1 day"));
         }
+        check_days(key, v as u64)?;
     }
+    check_days(
+        "features.windows_days",
+        *windows.last().expect("not empty") as u64,
+    )?;
     let t = &spec.event_types;
     let types: Vec<String> = match &f.per_type {
         Some(list) => list.clone(),
@@ -591,7 +617,11 @@ fn validate_clv(c: &ClvSettings) -> Result<()> {
     if c.period_days == 0 {
         return Err(SpecError::invalid("clv.period_days", "must be at least 1"));
     }
-    if c.time_unit_days.is_nan() || c.time_unit_days <= 0.0 {
+    check_days("clv.period_days", c.period_days as u64)?;
+    check_days("clv.holdout_days", c.holdout_days as u64)?;
+    let longest = c.horizons_days.iter().max().copied().unwrap_or(0);
+    check_days("clv.horizons_days", longest as u64)?;
+    if !c.time_unit_days.is_finite() || c.time_unit_days <= 0.0 {
         return Err(SpecError::invalid("clv.time_unit_days", "must be above 0"));
     }
     if c.horizons_days.is_empty() || c.horizons_days.contains(&0) {
@@ -758,6 +788,33 @@ mod tests {
                 when: "tenure_days < 30".into()
             }
         );
+    }
+
+    #[test]
+    fn outputs_inside_or_at_an_input_are_refused() {
+        for (output, events) in [
+            ("ev/out", "ev/"),
+            ("ev", "ev/"),
+            ("ev/", "ev"),
+            ("s3://b/p/out/", "s3://b/p/"),
+        ] {
+            let toml = format!("[job]\nname='x'\noutput='{output}'\n[events]\nurl='{events}'\n");
+            let err = parse(&toml).unwrap_err().to_string();
+            assert!(
+                err.contains("`job.output`") && err.contains("events.url"),
+                "{output}: {err}"
+            );
+        }
+        let users = "[users]\nurl='u/users.parquet'\n";
+        let err = parse(&format!(
+            "[job]\nname='x'\noutput='u/users.parquet/o'\n[events]\nurl='ev/'\n{users}"
+        ));
+        assert!(err.unwrap_err().to_string().contains("users.url"));
+        // Beside the inputs, or a sibling whose name starts the same, is fine.
+        for output in ["out", "ev-out", "s3://b/other/"] {
+            let toml = format!("[job]\nname='x'\noutput='{output}'\n[events]\nurl='ev/'\n");
+            parse(&toml).unwrap();
+        }
     }
 
     #[test]

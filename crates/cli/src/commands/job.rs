@@ -41,10 +41,14 @@ pub(crate) async fn validate(a: &JobArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs the job and prints its summary.
+/// Runs the job and prints its summary. SIGTERM (what Kubernetes sends) or Ctrl-C stops it:
+/// nothing is published, the lease is released, the exit code is 143.
 pub(crate) async fn run(a: &JobArgs) -> anyhow::Result<()> {
     let spec = load_spec(a)?;
-    let summary = lifecycle_pipeline::run_job(&spec, &run_options(a)).await?;
+    let opts = run_options(a);
+    let summary =
+        lifecycle_pipeline::run_job_until(&spec, &opts, lifecycle_cluster::shutdown_signal())
+            .await?;
     crate::summary::print_summary(&summary);
     Ok(())
 }

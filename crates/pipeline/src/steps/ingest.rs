@@ -2,16 +2,17 @@
 //! registered (`events`, `users`, `items`), then the quality rules: distinct good events staged
 //! once for the later steps, bad rows written to `quarantine` and counted per rule.
 
+use lifecycle_features::input::find_unreadable;
 use lifecycle_features::quality;
 use lifecycle_features::sql::{self, views};
 use lifecycle_spec::DataError;
 
 use super::{Run, StepInfo};
-use crate::Result;
 use crate::manifest::RowCounts;
 use crate::query::Query;
 use crate::session::register_store;
 use crate::tables::{GOOD_EVENTS, Table};
+use crate::{Result, RunError};
 
 pub(crate) const READ: StepInfo = StepInfo {
     name: "read",
@@ -34,7 +35,8 @@ pub(crate) async fn read(run: &mut Run<'_>) -> Result<Option<u64>> {
         (spec.items.as_ref(), false),
     ] {
         let Some(src) = src else { continue };
-        let loc = run.stores.open(&src.url)?;
+        let setting = format!("{}.url", src.table);
+        let loc = crate::session::open_setting(&run.stores, &src.url, &setting)?;
         register_store(&run.ctx, &loc);
         let pruned = prune.then_some(run.run_date);
         let input = lifecycle_features::input::register_input(&run.ctx, src, &loc, pruned).await?;
@@ -58,10 +60,14 @@ pub(crate) async fn quality(run: &mut Run<'_>) -> Result<Option<u64>> {
     let q = Query::new(&run.ctx, "quality rules");
     let dedup = run.spec.quality.deduplicate;
     let sql = quality::good_events_sql(dedup);
-    let good = run
+    let staged = run
         .out
         .staged(q, GOOD_EVENTS, sql, views::EVENTS_GOOD)
-        .await?;
+        .await;
+    let good = match staged {
+        Ok(rows) => rows,
+        Err(e) => return Err(blame_inputs(run, e).await),
+    };
     tracing::debug!(distinct_good_events = good, "good events staged");
     quality::register_quarantine_and_clean(&run.ctx).await?;
     let q = q.step(Table::Quarantine.name());
@@ -84,6 +90,25 @@ pub(crate) async fn quality(run: &mut Run<'_>) -> Result<Option<u64>> {
         ..run.rows
     };
     Ok(Some(bad))
+}
+
+/// `e`, or, when an input file cannot be read to its end, the data error that names that file
+/// (a read error inside a whole-table step names the step's own output, not the input).
+pub(crate) async fn blame_inputs(run: &Run<'_>, e: RunError) -> RunError {
+    let spec = run.spec;
+    let sources = std::iter::once(&spec.events)
+        .chain(&spec.users)
+        .chain(&spec.items);
+    for src in sources {
+        let Some(input) = run.inputs.iter().find(|i| i.table == src.table) else {
+            continue;
+        };
+        if let Some(bad) = find_unreadable(&run.ctx, src, input).await {
+            tracing::debug!(error = %e, "the step's own error, blamed on an input file");
+            return bad.into();
+        }
+    }
+    e
 }
 
 /// The quality gate: fails the run when more than `quality.max_bad_fraction` of the mapped

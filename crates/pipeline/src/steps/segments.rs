@@ -27,7 +27,10 @@ pub(crate) async fn run(run: &mut Run<'_>) -> Result<Option<u64>> {
     let sql = segments::user_segments_sql(&st.rules, &st.otherwise, prospects);
     let q = Query::new(&run.ctx, Table::UserSegments.name());
     let view = Some(views::USER_SEGMENTS);
-    let rows = run.out.sql(q, Table::UserSegments, &sql, view).await?;
+    let rows = match run.out.sql(q, Table::UserSegments, &sql, view).await {
+        Ok(rows) => rows,
+        Err(e) => return Err(super::ingest::blame_inputs(run, e).await), // users_mapped
+    };
     let q = q.step("read the previous run's segments");
     crate::previous::register_segments(q, run.previous.as_ref()).await?;
     let q = q.step(Table::StageTransitions.name());
