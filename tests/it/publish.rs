@@ -339,6 +339,10 @@ async fn transient_503s_are_retried_and_the_run_succeeds() {
         ..RunOptions::default()
     };
     let summary = lifecycle_pipeline::run_job(&spec, &opts).await.unwrap();
-    assert_eq!(left.load(Ordering::SeqCst), 0, "both 503s were served");
+    assert_eq!(
+        left.put_503.load(Ordering::SeqCst),
+        0,
+        "both 503s were served"
+    );
     assert_eq!(summary.manifest.commit.outputs["user_features"].rows, 1);
 }

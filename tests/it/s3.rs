@@ -23,37 +23,76 @@ pub struct S3Server {
     pub root: tempfile::TempDir,
 }
 
-/// Answers the first `n` PUT requests with `503 Slow Down`, as S3 does under load, then serves.
+/// Faults the test server injects; each counter counts down as requests meet it.
+#[derive(Default)]
+pub struct Faults {
+    /// PUTs answered `503 Slow Down`, as S3 does under load.
+    pub put_503: AtomicUsize,
+    /// PUTs whose connection is dropped without an answer (a reset mid-upload).
+    pub put_reset: AtomicUsize,
+    /// GETs (reads and listings) answered `500 Internal Error`.
+    pub get_500: AtomicUsize,
+    /// Milliseconds every request waits before it is served.
+    pub latency_ms: AtomicUsize,
+}
+
+impl Faults {
+    /// Takes one from `counter` when it is above zero.
+    fn take(counter: &AtomicUsize) -> bool {
+        counter
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+    }
+}
+
+/// The S3 service behind [`Faults`].
 #[derive(Clone)]
-struct Flaky {
+struct Faulty {
     inner: s3s::service::S3Service,
-    failures_left: Arc<AtomicUsize>,
+    faults: Arc<Faults>,
 }
 
 type S3Svc = s3s::service::S3Service;
 type Req = http::Request<hyper::body::Incoming>;
 
-impl hyper::service::Service<Req> for Flaky {
+fn error_response(status: u16, code: &str) -> http::Response<s3s::Body> {
+    http::Response::builder()
+        .status(status)
+        .body(s3s::Body::from(format!(
+            "<Error><Code>{code}</Code></Error>"
+        )))
+        .expect("a valid response")
+}
+
+impl hyper::service::Service<Req> for Faulty {
     type Response = <S3Svc as hyper::service::Service<Req>>::Response;
     type Error = <S3Svc as hyper::service::Service<Req>>::Error;
     type Future = <S3Svc as hyper::service::Service<Req>>::Future;
 
     fn call(&self, req: Req) -> Self::Future {
-        let fail = req.method() == http::Method::PUT
-            && self
-                .failures_left
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                .is_ok();
-        if fail {
-            let resp = http::Response::builder()
-                .status(503)
-                .body(s3s::Body::from(
-                    "<Error><Code>SlowDown</Code></Error>".to_string(),
-                ))
-                .expect("a valid response");
-            return Box::pin(async move { Ok(resp) });
-        }
-        hyper::service::Service::call(&self.inner, req)
+        let f = &self.faults;
+        let put = req.method() == http::Method::PUT;
+        let get = req.method() == http::Method::GET;
+        let answer = if put && Faults::take(&f.put_503) {
+            Some(Ok(error_response(503, "SlowDown")))
+        } else if put && Faults::take(&f.put_reset) {
+            Some(Err(s3s::HttpError::new(
+                "connection reset by the test".into(),
+            )))
+        } else if get && Faults::take(&f.get_500) {
+            Some(Ok(error_response(500, "InternalError")))
+        } else {
+            None
+        };
+        let latency = std::time::Duration::from_millis(f.latency_ms.load(Ordering::SeqCst) as u64);
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            tokio::time::sleep(latency).await;
+            match answer {
+                Some(answer) => answer,
+                None => hyper::service::Service::call(&inner, req).await,
+            }
+        })
     }
 }
 
@@ -62,8 +101,18 @@ impl S3Server {
         Self::start_flaky(buckets, 0).await.0
     }
 
-    /// A server whose first `failures` PUTs answer 503; also returns how many are left.
-    pub async fn start_flaky(buckets: &[&str], failures: usize) -> (S3Server, Arc<AtomicUsize>) {
+    /// A server whose first `failures` PUTs answer 503; also returns its faults.
+    pub async fn start_flaky(buckets: &[&str], failures: usize) -> (S3Server, Arc<Faults>) {
+        let faults = Faults {
+            put_503: AtomicUsize::new(failures),
+            ..Faults::default()
+        };
+        let faults = Arc::new(faults);
+        (Self::start_with(buckets, faults.clone()).await, faults)
+    }
+
+    /// A server that injects `faults`.
+    pub async fn start_with(buckets: &[&str], faults: Arc<Faults>) -> S3Server {
         let root = tempfile::tempdir().unwrap();
         for b in buckets {
             std::fs::create_dir_all(root.path().join(b)).unwrap();
@@ -71,10 +120,9 @@ impl S3Server {
         let fs = s3s_fs::FileSystem::new(root.path()).unwrap();
         let mut builder = S3ServiceBuilder::new(fs);
         builder.set_auth(SimpleAuth::from_single(KEY, SECRET));
-        let failures_left = Arc::new(AtomicUsize::new(failures));
-        let service = Flaky {
+        let service = Faulty {
             inner: builder.build(),
-            failures_left: failures_left.clone(),
+            faults,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
@@ -91,7 +139,7 @@ impl S3Server {
                 });
             }
         });
-        (S3Server { endpoint, root }, failures_left)
+        S3Server { endpoint, root }
     }
 
     /// Stores that read credentials the standard way, from `AWS_*` variables.
@@ -363,4 +411,75 @@ async fn a_large_output_goes_up_as_a_multipart_upload() {
         .unwrap()
         .len();
     assert_eq!(on_disk, stats.bytes);
+}
+
+/// The small job of [`transient_faults_are_retried_and_lasting_ones_fail_naming_the_url`]: one
+/// event on local disk, outputs on `server`, 2 retries within 5 s.
+async fn run_against(
+    server: &S3Server,
+) -> lifecycle_pipeline::Result<lifecycle_pipeline::RunSummary> {
+    let dir = tempfile::tempdir().unwrap();
+    write_events(
+        &dir.path().join("events/part-0.parquet"),
+        &[("a", "2024-02-01T10:00:00Z", "view", None, None)],
+    );
+    let body = format!("[events]\nurl = \"events/\"\n{}", server.storage_section());
+    let mut raw = lifecycle_spec::JobSpec::from_file(&write_spec(dir.path(), &body)).unwrap();
+    raw.job.output = "s3://lake/out/".into();
+    let opts = RunOptions {
+        as_of: Some(date("2024-03-01")),
+        stores: server.stores(KEY, SECRET),
+        ..RunOptions::default()
+    };
+    lifecycle_pipeline::run_job(&raw.validate().unwrap(), &opts).await
+}
+
+/// Connections reset mid-upload, 500s on reads and listings, a slow server: two in a row are
+/// retried and the run commits; lasting ones fail the run with the URL, publishing nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_faults_are_retried_and_lasting_ones_fail_naming_the_url() {
+    let cases: [(&str, fn(usize) -> Faults); 2] = [
+        ("reset PUTs", |n| Faults {
+            put_reset: AtomicUsize::new(n),
+            ..Faults::default()
+        }),
+        ("500 on GETs", |n| Faults {
+            get_500: AtomicUsize::new(n),
+            ..Faults::default()
+        }),
+    ];
+    for (what, faults) in cases {
+        let transient = Arc::new(faults(2));
+        let server = S3Server::start_with(&["lake"], transient.clone()).await;
+        let s = run_against(&server)
+            .await
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(s.manifest.commit.outputs["user_features"].rows, 1, "{what}");
+        let left = (
+            transient.put_reset.load(Ordering::SeqCst),
+            transient.get_500.load(Ordering::SeqCst),
+        );
+        assert_eq!(left, (0, 0), "{what}: every fault was met");
+
+        let lasting = Arc::new(faults(usize::MAX));
+        let server = S3Server::start_with(&["lake"], lasting).await;
+        let e = run_against(&server).await.unwrap_err();
+        assert_eq!(e.exit_code(), 1, "{what}: {e}");
+        assert!(
+            e.to_string().contains("s3://lake/out/"),
+            "{what}: the error names the URL: {e}"
+        );
+        let bucket = server.root.path().join("lake");
+        let committed = bucket.join("out/run_manifest").exists();
+        assert!(!committed, "{what}: nothing committed");
+    }
+
+    // Every request 40 ms late: slow, not failed.
+    let slow = Arc::new(Faults {
+        latency_ms: AtomicUsize::new(40),
+        ..Faults::default()
+    });
+    let server = S3Server::start_with(&["lake"], slow).await;
+    let s = run_against(&server).await.unwrap();
+    assert_eq!(s.manifest.commit.outputs["user_features"].rows, 1);
 }
