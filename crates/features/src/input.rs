@@ -243,6 +243,10 @@ async fn register_listing(
             expected: format!("one type per column across files ({e})"),
         })
     })?;
+    let merged = match src.format {
+        InputFormat::Csv => read_as_text(src, merged),
+        _ => merged,
+    };
     let config = ListingTableConfig::new_with_multi_paths(urls)
         .with_listing_options(ListingOptions::new(format).with_file_extension(""))
         .with_schema(Arc::new(merged));
@@ -309,6 +313,36 @@ async fn read_to_end(
         batch.map_err(|e| e.to_string())?;
     }
     Ok(())
+}
+
+/// `schema` with the CSV columns the spec reads as times (without an epoch `unit`) or numbers
+/// as text. The CSV reader infers a type from the first rows, then fails the whole read on a
+/// value that does not fit it (`2024-13-45 00:00:00` among times, `abc` among amounts); read as
+/// text, `lc_to_utc` and `TRY_CAST` read each value, and the quality rules quarantine the rows
+/// they cannot (`unparseable_event_time`, `purchase_without_amount`).
+fn read_as_text(src: &ValidSource, schema: Schema) -> Schema {
+    let as_text: Vec<&str> = src
+        .columns
+        .iter()
+        .filter_map(|c| match (&c.source, c.kind) {
+            (ColumnSource::Column { name, time, .. }, ContractKind::Time)
+                if time.unit.is_none() =>
+            {
+                Some(name.as_str())
+            }
+            (ColumnSource::Column { name, .. }, ContractKind::Number) => Some(name.as_str()),
+            _ => None,
+        })
+        .collect();
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match as_text.contains(&f.name().as_str()) {
+            true => f.as_ref().clone().with_data_type(DataType::Utf8),
+            false => f.as_ref().clone(),
+        })
+        .collect();
+    Schema::new_with_metadata(fields, schema.metadata().clone())
 }
 
 fn table_schema(t: &ListingTable) -> SchemaRef {
@@ -398,6 +432,12 @@ fn check_columns(src: &ValidSource, file: &str, schema: &Schema) -> Result<()> {
             }
             .into());
         };
+        // In a CSV one word among numbers makes the reader infer text: the values are read
+        // with TRY_CAST, and a purchase whose amount is not a number is quarantined.
+        let csv_number = src.format == InputFormat::Csv && *kind == ContractKind::Number;
+        if csv_number && is_text(field.data_type()) {
+            continue;
+        }
         if let Err(expected) = accepts(*kind, time, field.data_type()) {
             return Err(DataError::WrongType {
                 file: file.to_string(),
@@ -486,7 +526,9 @@ fn mapped_select(src: &ValidSource, schema: &Schema, raw: &str) -> String {
         };
         let expr = match kind {
             ContractKind::Text => format!("CAST({value_sql} AS VARCHAR)"),
-            ContractKind::Number => format!("CAST({value_sql} AS DOUBLE)"),
+            // A value that is not a number (`abc` in a CSV) becomes null: a purchase then
+            // lands in the quarantine as `purchase_without_amount`, not the whole run failing.
+            ContractKind::Number => format!("TRY_CAST({value_sql} AS DOUBLE)"),
             ContractKind::Time => {
                 raw_times.insert(contract.clone(), format!("CAST({value_sql} AS VARCHAR)"));
                 let unit = time.unit.map(|u| match u {

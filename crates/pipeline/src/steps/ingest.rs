@@ -55,19 +55,23 @@ pub(crate) async fn read(run: &mut Run<'_>) -> Result<Option<u64>> {
     Ok(Some(run.rows.read))
 }
 
-/// Stages the good events, writes `quarantine`, and counts its rows per rule.
+/// Stages the good events, writes `quarantine`, and counts its rows per rule. Both read the
+/// input files: a failure is blamed on the file that cannot be read, when one cannot.
 pub(crate) async fn quality(run: &mut Run<'_>) -> Result<Option<u64>> {
+    match check_rows(run).await {
+        Err(e) => Err(blame_inputs(run, e).await),
+        done => done,
+    }
+}
+
+async fn check_rows(run: &mut Run<'_>) -> Result<Option<u64>> {
     let q = Query::new(&run.ctx, "quality rules");
     let dedup = run.spec.quality.deduplicate;
     let sql = quality::good_events_sql(dedup);
-    let staged = run
+    let good = run
         .out
         .staged(q, GOOD_EVENTS, sql, views::EVENTS_GOOD)
-        .await;
-    let good = match staged {
-        Ok(rows) => rows,
-        Err(e) => return Err(blame_inputs(run, e).await),
-    };
+        .await?;
     tracing::debug!(distinct_good_events = good, "good events staged");
     quality::register_quarantine_and_clean(&run.ctx).await?;
     let q = q.step(Table::Quarantine.name());
