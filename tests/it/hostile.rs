@@ -28,6 +28,12 @@ async fn run_csv(
     (dir, s)
 }
 
+/// [`run_csv`] allowing 90% bad rows, at the cutoff.
+async fn run_lenient(rows: &str) -> (tempfile::TempDir, lifecycle_pipeline::RunSummary) {
+    let lenient = "[quality]\nmax_bad_fraction = 0.9\n";
+    run_csv(rows, lenient, "2024-03-01T00:00:00Z").await
+}
+
 #[tokio::test]
 async fn nan_and_infinite_amounts_are_quarantined() {
     let rows = "a,2024-02-01 10:00:00,purchase,i1,3.0\n\
@@ -36,12 +42,7 @@ async fn nan_and_infinite_amounts_are_quarantined() {
                 d,2024-02-01 10:00:00,purchase,i1,-inf\n\
                 e,2024-02-01 10:00:00,view,i1,inf\n\
                 f,2024-02-01 10:00:00,view,i1,\n";
-    let (dir, s) = run_csv(
-        rows,
-        "[quality]\nmax_bad_fraction = 0.9\n",
-        "2024-03-01T00:00:00Z",
-    )
-    .await;
+    let (dir, s) = run_lenient(rows).await;
     let q = &s.manifest.quality;
     assert_eq!(q["non_finite_amount"], 3, "{q:?}");
     assert_eq!(
@@ -65,12 +66,7 @@ async fn a_bad_time_or_amount_among_good_ones_is_quarantined_not_fatal() {
                 b,2024-13-45 00:00:00,view,i1,\n\
                 c,2024-02-02 10:00:00,purchase,i1,abc\n\
                 d,2024-02-03 10:00:00,purchase,i1,4.5\n";
-    let (dir, s) = run_csv(
-        rows,
-        "[quality]\nmax_bad_fraction = 0.9\n",
-        "2024-03-01T00:00:00Z",
-    )
-    .await;
+    let (dir, s) = run_lenient(rows).await;
     let q = &s.manifest.quality;
     assert_eq!(q["unparseable_event_time"], 1, "{q:?}");
     assert_eq!(q["purchase_without_amount"], 1, "{q:?}");
