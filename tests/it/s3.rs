@@ -438,7 +438,9 @@ async fn run_against(
 /// retried and the run commits; lasting ones fail the run with the URL, publishing nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transient_faults_are_retried_and_lasting_ones_fail_naming_the_url() {
-    let cases: [(&str, fn(usize) -> Faults); 2] = [
+    /// A fault kind: its name and the faults of `n` in a row.
+    type Case = (&'static str, fn(usize) -> Faults);
+    let cases: [Case; 2] = [
         ("reset PUTs", |n| Faults {
             put_reset: AtomicUsize::new(n),
             ..Faults::default()

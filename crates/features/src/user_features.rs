@@ -29,6 +29,10 @@ use crate::sql::{ident, in_list, lit};
 
 const DAY_US: i64 = 86_400_000_000;
 
+/// The UTC date of `ts` (µs) as days since 1970-01-01: floor division, so that a time before
+/// 1970 is a date of its own (`/` truncates towards zero).
+const DAY_OF_TS: &str = "(ts - ((ts % 86400000000) + 86400000000) % 86400000000) / 86400000000";
+
 /// The sum of `amount` over the rows where `condition` holds, 0 when there are none. Summed as
 /// a decimal (exact, so the result does not depend on the order in which DataFusion meets the
 /// rows, which follows the input files' layout), then returned as a float.
@@ -143,7 +147,6 @@ pub fn user_features_sql(
         purchase = in_list(purchase_types),
         a_since = since(a),
         l_since = since(l),
-        // The UTC date: floor division, so that a time before 1970 is a date of its own.
-        day = format!("(ts - ((ts % {DAY_US}) + {DAY_US}) % {DAY_US}) / {DAY_US}"),
+        day = DAY_OF_TS,
     )
 }
