@@ -73,10 +73,16 @@ fn main() {
         "[job]\nname = \"bench\"\noutput = \"out\"\n[events]\nurl = \"events/\"\n[users]\nurl = \"users.parquet\"\n",
     )
     .unwrap();
-    let mut spec = JobSpec::from_file(&spec_path).unwrap().validate().unwrap();
     let cluster = std::env::var_os("LIFECYCLE_BENCH_CLUSTER").map(|_| Cluster::start(&data));
+    let overrides = lifecycle_spec::Overrides {
+        cluster: cluster.as_ref().map(|c| c.url.clone()),
+        ..Default::default()
+    };
+    let spec = JobSpec::from_file(&spec_path)
+        .and_then(|raw| raw.with_overrides(&overrides, &data))
+        .and_then(|raw| raw.validate())
+        .unwrap();
     if let Some(c) = &cluster {
-        spec.cluster = Some(c.url.clone());
         println!("SQL steps on {}", c.url);
     }
     let as_of = lifecycle_synth::GeneratorParams::default().end();

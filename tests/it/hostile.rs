@@ -633,3 +633,63 @@ mod random_logs {
         }
     }
 }
+
+/// A users table in two files that both list one user, and an items table whose ids the events
+/// never name (and one item listed twice): one segment row per user, recommendations only of
+/// items someone touched, and a commit.
+#[tokio::test]
+async fn users_over_two_files_and_items_nobody_touched() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("users")).unwrap();
+    std::fs::write(
+        dir.path().join("events.csv"),
+        format!(
+            "{CSV_HEADER}a,2024-02-01 10:00:00,purchase,i1,3.0\nb,2024-02-02 10:00:00,view,i1,\n"
+        ),
+    )
+    .unwrap();
+    let users = |rows: &str| format!("user_id,signup_time\n{rows}");
+    std::fs::write(
+        dir.path().join("users/part-0.csv"),
+        users("a,2024-01-01 00:00:00\nz,2024-01-05 00:00:00\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("users/part-1.csv"),
+        users("z,2024-01-06 00:00:00\ny,2024-01-07 00:00:00\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("items.csv"),
+        "item_id,category\ni1,mugs\ni9,tea\ni9,tea\ni8,mugs\n",
+    )
+    .unwrap();
+    let body = "[events]\nurl = \"events.csv\"\n\
+                [users]\nurl = \"users/\"\nformat = \"csv\"\n\
+                [items]\nurl = \"items.csv\"\n\
+                [recommendations]\nenabled = true\nn = 2\nalgorithms = { popularity = 1.0, content = 1.0 }\n";
+    let spec = write_spec(dir.path(), body);
+    run(&spec, "2024-03-01", "2024-03-01T00:00:00Z")
+        .await
+        .unwrap();
+    let out = dir.path().join("out");
+    let seg = Table::read(&out, "user_segments", "2024-03-01");
+    let ids = seg.strings("user_id");
+    assert_eq!(
+        ids,
+        [
+            Some("a".into()),
+            Some("b".into()),
+            Some("y".into()),
+            Some("z".into())
+        ]
+    );
+    assert_eq!(seg.str("z", "stage").as_deref(), Some("prospect"));
+    let recs = Table::read(&out, "recommendations", "2024-03-01");
+    let items: std::collections::BTreeSet<_> = recs.strings("item_id").into_iter().collect();
+    assert_eq!(
+        items,
+        [Some("i1".to_string())].into(),
+        "only items someone touched"
+    );
+}
