@@ -272,7 +272,13 @@ fn bad_inputs() -> Vec<Bad> {
             ],
             spec: events_dir,
             exit: 1,
-            must_name: &["ev/", "differ between files"],
+            must_name: &[
+                "column `amount`",
+                "ev/a.parquet",
+                "ev/b.parquet",
+                "Float64",
+                "Int64",
+            ],
         },
         Bad {
             kind: "invalid UTF-8 in an id",
@@ -692,4 +698,122 @@ async fn users_over_two_files_and_items_nobody_touched() {
         [Some("i1".to_string())].into(),
         "only items someone touched"
     );
+}
+
+mod random_parquet {
+    //! Property: two Parquet files whose columns each take one of the types real exports use
+    //! (times as timestamps of any unit, text or epoch seconds; amounts as floats, integers,
+    //! text or all null; ids as text or integers), under either time mapping, either commit or
+    //! fail naming a file or a setting; never a panic, never the run's staging file.
+
+    use std::sync::Arc;
+
+    use arrow::array::{
+        ArrayRef, Float64Array, Int64Array, NullArray, RecordBatch, StringArray,
+        TimestampMicrosecondArray, TimestampMillisecondArray,
+    };
+    use proptest::prelude::*;
+
+    use crate::common::*;
+
+    /// How one file stores each column.
+    #[derive(Debug, Clone, Copy)]
+    struct Layout {
+        time: u8,
+        amount: u8,
+        id_as_int: bool,
+    }
+
+    const T0: i64 = 1_706_781_600; // 2024-02-01T10:00:00Z
+
+    fn batch(l: Layout, n: usize) -> RecordBatch {
+        let secs: Vec<i64> = (0..n as i64).map(|i| T0 + i * 3600).collect();
+        let time: ArrayRef = match l.time {
+            0 => Arc::new(
+                TimestampMicrosecondArray::from_iter_values(secs.iter().map(|s| s * 1_000_000))
+                    .with_timezone("UTC"),
+            ),
+            1 => Arc::new(TimestampMillisecondArray::from_iter_values(
+                secs.iter().map(|s| s * 1000),
+            )),
+            2 => Arc::new(StringArray::from_iter_values(secs.iter().map(|s| {
+                chrono::DateTime::from_timestamp(*s, 0)
+                    .unwrap()
+                    .to_rfc3339()
+            }))),
+            _ => Arc::new(Int64Array::from(secs.clone())),
+        };
+        let amount: ArrayRef = match l.amount {
+            0 => Arc::new(Float64Array::from_iter_values(
+                (0..n).map(|i| i as f64 + 0.5),
+            )),
+            1 => Arc::new(Int64Array::from_iter_values(0..n as i64)),
+            2 => Arc::new(StringArray::from_iter_values(
+                (0..n).map(|i| format!("{i}.25")),
+            )),
+            _ => Arc::new(NullArray::new(n)),
+        };
+        let id: ArrayRef = if l.id_as_int {
+            Arc::new(Int64Array::from_iter_values((0..n as i64).map(|i| i % 3)))
+        } else {
+            Arc::new(StringArray::from_iter_values(
+                (0..n).map(|i| format!("u{}", i % 3)),
+            ))
+        };
+        let kind = Arc::new(StringArray::from_iter_values(
+            (0..n).map(|i| if i % 2 == 0 { "purchase" } else { "view" }),
+        ));
+        RecordBatch::try_from_iter([
+            ("user_id", id),
+            ("event_time", time),
+            ("event_type", kind as ArrayRef),
+            ("amount", amount),
+        ])
+        .unwrap()
+    }
+
+    fn layout() -> impl Strategy<Value = Layout> {
+        (0..4u8, 0..4u8, any::<bool>()).prop_map(|(time, amount, id_as_int)| Layout {
+            time,
+            amount,
+            id_as_int,
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(16))]
+
+        #[test]
+        fn typed_files_commit_or_name_what_is_wrong(
+            a in layout(),
+            b in layout(),
+            rows in (1..6usize, 1..6usize),
+            unit in any::<bool>(),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            write_batch(&dir.path().join("events/dt=2024-02-01/a.parquet"), &batch(a, rows.0));
+            write_batch(&dir.path().join("events/dt=2024-02-02/b.parquet"), &batch(b, rows.1));
+            let time = if unit {
+                "event_time = { column = \"event_time\", unit = \"seconds\" }"
+            } else {
+                "event_time = \"event_time\""
+            };
+            let body = format!(
+                "[events]\nurl = \"events/\"\n[events.columns]\n{time}\n\
+                 [quality]\nmax_bad_fraction = 1.0\n"
+            );
+            let spec = write_spec(dir.path(), &body);
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            let result = rt.block_on(run(&spec, "2024-03-01", "2024-03-01T00:00:00Z"));
+            if let Err(e) = result {
+                let msg = e.to_string();
+                prop_assert!(
+                    msg.contains(".parquet") || msg.contains("setting `"),
+                    "names neither a file nor a setting: {msg}\n{a:?} {b:?} unit={unit}"
+                );
+                prop_assert!(!msg.contains("_runs/"), "names the run's staging file: {msg}");
+                prop_assert!(!dir.path().join("out/run_manifest").exists());
+            }
+        }
+    }
 }

@@ -234,15 +234,7 @@ async fn register_listing(
         .collect::<datafusion::common::Result<Vec<_>>>()
         .map_err(FeatureError::engine("list input files"))?;
     let schemas: Vec<Schema> = per_file.iter().map(|(_, s)| s.as_ref().clone()).collect();
-    let merged = Schema::try_merge(schemas).map_err(|e| {
-        FeatureError::from(DataError::WrongType {
-            file: per_file[0].0.url.clone(),
-            column: "(several)".into(),
-            contract_column: "(several)".into(),
-            found: "types that differ between files".into(),
-            expected: format!("one type per column across files ({e})"),
-        })
-    })?;
+    let merged = Schema::try_merge(schemas).map_err(|e| type_clash(&per_file, e))?;
     let merged = match src.format {
         InputFormat::Csv => read_as_text(src, merged),
         _ => merged,
@@ -313,6 +305,34 @@ async fn read_to_end(
         batch.map_err(|e| e.to_string())?;
     }
     Ok(())
+}
+
+/// The error for files whose schemas do not merge: the first column whose type differs, the
+/// two files and their types.
+fn type_clash(per_file: &[(InputFile, SchemaRef)], e: impl std::fmt::Display) -> FeatureError {
+    let (first, first_schema) = &per_file[0];
+    for field in first_schema.fields() {
+        let other = per_file.iter().skip(1).find_map(|(file, schema)| {
+            let theirs = schema.field_with_name(field.name()).ok()?;
+            let clash = theirs.data_type() != field.data_type()
+                && ![theirs.data_type(), field.data_type()].contains(&&DataType::Null);
+            clash.then(|| (file, theirs.data_type()))
+        });
+        if let Some((file, theirs)) = other {
+            return DataError::TypesDiffer {
+                column: field.name().clone(),
+                first: format!("{} in {}", field.data_type(), first.url),
+                second: format!("{theirs} in {}", file.url),
+            }
+            .into();
+        }
+    }
+    DataError::Unreadable {
+        file: first.url.clone(),
+        format: "a table with the other files".into(),
+        reason: e.to_string(),
+    }
+    .into()
 }
 
 /// `schema` with the CSV columns the spec reads as times (without an epoch `unit`) or numbers

@@ -80,6 +80,17 @@ pub enum DataError {
         found: String,
         expected: String,
     },
+    /// A column has one type in one file and another in the next; `first` and `second` are
+    /// `<type> in <file>`.
+    #[error(
+        "column `{column}` has type {first} but {second}: every file of an input must give a \
+         column one type"
+    )]
+    TypesDiffer {
+        column: String,
+        first: String,
+        second: String,
+    },
     /// A file cannot be read or decoded (corrupt, truncated, not the declared format).
     #[error("file {file} cannot be read as {format}: {reason}")]
     Unreadable {
