@@ -817,3 +817,28 @@ mod random_parquet {
         }
     }
 }
+
+/// Two CSV files of one input whose times the reader infers differently (timestamps in one,
+/// text in the other, where a value is not a time): one column, read per value.
+#[tokio::test]
+async fn csv_files_whose_times_infer_differently_are_one_column() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("dump")).unwrap();
+    let write = |name: &str, rows: &str| {
+        std::fs::write(
+            dir.path().join("dump").join(name),
+            format!("{CSV_HEADER}{rows}"),
+        )
+        .unwrap()
+    };
+    write("a.csv", "a,2024-02-01 10:00:00,view,i1,\n");
+    write("b.csv", "b,2024-02-02 10:00:00,view,i1,\nc,soon,view,i1,\n");
+    let body = "[events]\nurl = \"dump/\"\nformat = \"csv\"\n[quality]\nmax_bad_fraction = 0.5\n";
+    let spec = write_spec(dir.path(), body);
+    let s = run(&spec, "2024-03-01", "2024-03-01T00:00:00Z")
+        .await
+        .unwrap();
+    assert_eq!(s.manifest.quality["unparseable_event_time"], 1);
+    let f = Table::read(&dir.path().join("out"), "user_features", "2024-03-01");
+    assert_eq!(f.strings("user_id"), [Some("a".into()), Some("b".into())]);
+}

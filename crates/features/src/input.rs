@@ -233,12 +233,7 @@ async fn register_listing(
         .map(|m| ListingTableUrl::parse(loc.url_of(&m.location)))
         .collect::<datafusion::common::Result<Vec<_>>>()
         .map_err(FeatureError::engine("list input files"))?;
-    let schemas: Vec<Schema> = per_file.iter().map(|(_, s)| s.as_ref().clone()).collect();
-    let merged = Schema::try_merge(schemas).map_err(|e| type_clash(&per_file, e))?;
-    let merged = match src.format {
-        InputFormat::Csv => read_as_text(src, merged),
-        _ => merged,
-    };
+    let merged = merged_schema(src, &per_file)?;
     let config = ListingTableConfig::new_with_multi_paths(urls)
         .with_listing_options(ListingOptions::new(format).with_file_extension(""))
         .with_schema(Arc::new(merged));
@@ -305,6 +300,20 @@ async fn read_to_end(
         batch.map_err(|e| e.to_string())?;
     }
     Ok(())
+}
+
+/// One schema for all the files of an input. Each CSV file's times and numbers are text
+/// first ([`read_as_text`]): one file inferred as timestamps and the next as text are then the
+/// same column.
+fn merged_schema(src: &ValidSource, per_file: &[(InputFile, SchemaRef)]) -> Result<Schema> {
+    let schemas: Vec<Schema> = per_file
+        .iter()
+        .map(|(_, s)| match src.format {
+            InputFormat::Csv => read_as_text(src, s.as_ref().clone()),
+            _ => s.as_ref().clone(),
+        })
+        .collect();
+    Schema::try_merge(schemas).map_err(|e| type_clash(per_file, e))
 }
 
 /// The error for files whose schemas do not merge: the first column whose type differs, the

@@ -161,48 +161,22 @@ impl ChurnParams {
     ) -> Result<ChurnFit> {
         let (train_x, train_y) = stack(features.len(), &data.train)?;
         let valid = data.validation;
-        for (what, y) in [
-            ("training dates", &train_y[..]),
-            ("validation date", valid.y),
-        ] {
-            let pos = y.iter().filter(|v| **v).count();
-            if pos == 0 || pos == y.len() {
-                return Err(ModelError::InvalidData {
-                    what: "churn labels",
-                    reason: format!(
-                        "the {what} have {} users and {pos} churners: both classes are needed",
-                        y.len()
-                    ),
-                });
-            }
-        }
+        both_classes("training dates", &train_y)?;
+        both_classes("validation date", valid.y)?;
         let scaler = Scaler::fit(&train_x, features)?;
-        let train_w = self.balanced.then(|| balanced_weights(&train_y));
-        let valid_w = self.balanced.then(|| balanced_weights(valid.y));
+        let train = Labelled {
+            x: &train_x,
+            y: &train_y,
+        };
+        let weights = (
+            self.balanced.then(|| balanced_weights(&train_y)),
+            self.balanced.then(|| balanced_weights(valid.y)),
+        );
         let mut candidates = vec![];
         let mut evaluations = vec![];
         for kind in &self.models {
-            let classifier = match kind {
-                ClassifierKind::Logistic => {
-                    let z = scaler.transform(&train_x)?;
-                    let m = self.logistic.fit(&z, &train_y, train_w.as_deref())?;
-                    training.logistic = Some(LogisticTraining {
-                        iterations: m.iterations,
-                        converged: m.converged,
-                    });
-                    Classifier::Logistic(m)
-                }
-                ClassifierKind::Gbdt => {
-                    let validation = Some((valid.x, valid.y, valid_w.as_deref()));
-                    let m = self
-                        .gbdt
-                        .fit(&train_x, &train_y, train_w.as_deref(), validation)?;
-                    training.gbdt = Some(GbdtTraining {
-                        trees: m.trees.len(),
-                    });
-                    Classifier::Gbdt(m)
-                }
-            };
+            let w = (weights.0.as_deref(), weights.1.as_deref());
+            let classifier = self.fit_one(*kind, &scaler, train, valid, w, &mut training)?;
             let c = calibrate(classifier, &scaler, data, &mut evaluations)?;
             candidates.push(c);
         }
@@ -235,6 +209,53 @@ impl ChurnParams {
         };
         Ok(ChurnFit { model, evaluations })
     }
+
+    /// Fits one candidate on the training rows (`w`: the training and validation weights);
+    /// records how the fit went in `training`.
+    fn fit_one(
+        &self,
+        kind: ClassifierKind,
+        scaler: &Scaler,
+        train: Labelled,
+        valid: Labelled,
+        w: (Option<&[f64]>, Option<&[f64]>),
+        training: &mut ChurnTraining,
+    ) -> Result<Classifier> {
+        Ok(match kind {
+            ClassifierKind::Logistic => {
+                let z = scaler.transform(train.x)?;
+                let m = self.logistic.fit(&z, train.y, w.0)?;
+                training.logistic = Some(LogisticTraining {
+                    iterations: m.iterations,
+                    converged: m.converged,
+                });
+                Classifier::Logistic(m)
+            }
+            ClassifierKind::Gbdt => {
+                let validation = Some((valid.x, valid.y, w.1));
+                let m = self.gbdt.fit(train.x, train.y, w.0, validation)?;
+                training.gbdt = Some(GbdtTraining {
+                    trees: m.trees.len(),
+                });
+                Classifier::Gbdt(m)
+            }
+        })
+    }
+}
+
+/// Labels with both classes, or an error that says how many of each there are.
+fn both_classes(what: &str, y: &[bool]) -> Result<()> {
+    let pos = y.iter().filter(|v| **v).count();
+    if pos == 0 || pos == y.len() {
+        return Err(ModelError::InvalidData {
+            what: "churn labels",
+            reason: format!(
+                "the {what} have {} users and {pos} churners: both classes are needed",
+                y.len()
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// The training dates stacked into one matrix, in order.

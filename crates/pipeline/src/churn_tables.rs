@@ -13,14 +13,14 @@ use lifecycle_models::churn::{ModelEvaluation, Split};
 
 use crate::frame::Frame;
 
-/// One labelled observation date.
-pub(crate) struct Labelled {
+/// The labelled frame of one observation date.
+pub(crate) struct DatedFrame {
     pub date: NaiveDate,
     pub split: Split,
     pub frame: Frame,
 }
 
-impl Labelled {
+impl DatedFrame {
     pub fn y(&self) -> &[bool] {
         self.frame
             .labels
@@ -82,7 +82,7 @@ pub(crate) fn scores_batch(model: &ChurnModel, frame: &Frame, p: &[f64]) -> Reco
 pub(crate) fn metrics_batch(
     evaluations: &[ModelEvaluation],
     selected: &str,
-    frames: &[Labelled],
+    frames: &[DatedFrame],
 ) -> RecordBatch {
     let date_of = |split: Split| {
         frames
@@ -124,14 +124,14 @@ pub(crate) fn metrics_batch(
 }
 
 /// `churn_training`: user_id, observation_date, split, churned, then the features.
-pub(crate) fn training_batch(frames: &[Labelled], features: &[String]) -> RecordBatch {
+pub(crate) fn training_batch(frames: &[DatedFrame], features: &[String]) -> RecordBatch {
     let mut fields = vec![
         Field::new("user_id", DataType::Utf8, false),
         Field::new("observation_date", DataType::Date32, false),
         Field::new("split", DataType::Utf8, false),
         Field::new("churned", DataType::Boolean, false),
     ];
-    let per_row = |f: &Labelled| f.frame.ids.len();
+    let per_row = |f: &DatedFrame| f.frame.ids.len();
     // Arrow's builders need sized iterators: gather first.
     let ids: Vec<&str> = frames
         .iter()

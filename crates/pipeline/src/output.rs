@@ -38,21 +38,19 @@ impl Output<'_> {
         view: Option<&str>,
     ) -> Result<u64> {
         let name = table.name();
-        let stats = self.sql_file(q, name, Some(table), sql).await?;
-        if let Some(view) = view {
-            self.register(q, name, view, sql).await?;
+        let Some(stats) = self.sql_file(q, name, Some(table), sql, view).await? else {
+            return Ok(0);
+        };
+        if let Output::Publish { written, .. } = self {
+            written.push((table, stats));
         }
-        if let (Output::Publish { written, .. }, Some(s)) = (self, stats) {
-            written.push((table, s));
-        }
-        Ok(stats.map_or(0, |s| s.rows))
+        Ok(stats.rows)
     }
 
     /// Runs `sql` into a staged file that is never published (`name` is its folder) and
     /// registers it as `view`.
     pub async fn staged(&mut self, q: Query<'_>, name: &str, sql: &str, view: &str) -> Result<u64> {
-        let stats = self.sql_file(q, name, None, sql).await?;
-        self.register(q, name, view, sql).await?;
+        let stats = self.sql_file(q, name, None, sql, Some(view)).await?;
         Ok(stats.map_or(0, |s| s.rows))
     }
 
@@ -101,15 +99,21 @@ impl Output<'_> {
         }
     }
 
+    /// Writes `sql` to the staging file `name` (with `table`'s schema rules) and registers the
+    /// written file as `view`; when planning, only plans it (as `view`, when given).
     async fn sql_file(
         &self,
         q: Query<'_>,
         name: &str,
         table: Option<Table>,
         sql: &str,
+        view: Option<&str>,
     ) -> Result<Option<WriteStats>> {
         let Output::Publish { publisher, .. } = self else {
-            q.plan(sql).await?;
+            match view {
+                Some(view) => q.register_view(view, sql).await?,
+                None => drop(q.plan(sql).await?),
+            }
             return Ok(None);
         };
         let stream = q
@@ -129,13 +133,9 @@ impl Output<'_> {
         });
         let file = publisher.staging_file(name);
         let stats = lifecycle_storage::write_parquet(&file, schema, Box::pin(stream)).await?;
-        Ok(Some(stats))
-    }
-
-    async fn register(&self, q: Query<'_>, name: &str, view: &str, sql: &str) -> Result<()> {
-        match self.staged_url(name) {
-            Some(url) => q.register_parquet(view, &url).await,
-            None => q.register_view(view, sql).await,
+        if let Some(view) = view {
+            q.register_parquet(view, file.url().as_str()).await?;
         }
+        Ok(Some(stats))
     }
 }

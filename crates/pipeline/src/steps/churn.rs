@@ -14,15 +14,15 @@ use lifecycle_features::churn_labels::churn_frame_sql;
 use lifecycle_features::sql::views;
 use lifecycle_models::ModelError;
 use lifecycle_models::churn::{
-    ChurnData, ChurnFit, ChurnParams, ChurnTraining, ClassifierKind, Labelled as Rows,
-    ObservationDate, Population, Split, SplitRows,
+    ChurnData, ChurnFit, ChurnParams, ChurnTraining, ClassifierKind, Labelled, ObservationDate,
+    Population, Split, SplitRows,
 };
 use lifecycle_models::gbdt::GbdtParams;
 use lifecycle_models::logistic::LogisticParams;
 use lifecycle_spec::{ChurnModelKind, ChurnSettings, ClassWeight};
 
 use super::{Run, StepInfo};
-use crate::churn_tables::{Labelled, metrics_batch, scores_batch, training_batch};
+use crate::churn_tables::{DatedFrame, metrics_batch, scores_batch, training_batch};
 use crate::frame::{Frame, check_columns, collect, numeric_columns};
 use crate::query::Query;
 use crate::reports::{ChurnReport, FeatureShare, ObservationSummary};
@@ -74,22 +74,18 @@ pub(crate) async fn run(run: &mut Run<'_>) -> Result<Option<u64>> {
             .batch(Table::ChurnTraining, training_batch(&frames, &features))
             .await?;
     }
-    let (frames, scoring, fit) = tokio::task::spawn_blocking(move || {
+    let (frames, scoring, fit) = super::blocking("churn", move || {
         let fit = fit(&c, &features, &frames);
         (frames, scoring, fit)
     })
-    .await
-    .map_err(|e| RunError::Internal {
-        step: "churn",
-        reason: e.to_string(),
-    })?;
+    .await?;
     publish(run, &frames, &scoring, fit?).await
 }
 
 /// Gates the chosen model, writes its tables and saves it; records the report.
 async fn publish(
     run: &mut Run<'_>,
-    frames: &[Labelled],
+    frames: &[DatedFrame],
     scoring: &Frame,
     fit: ChurnFit,
 ) -> Result<Option<u64>> {
@@ -129,7 +125,7 @@ async fn publish(
 /// The manifest's `churn` entry.
 fn report(
     s: &ChurnSettings,
-    frames: &[Labelled],
+    frames: &[DatedFrame],
     scored_users: usize,
     fit: ChurnFit,
     gate: std::result::Result<(), String>,
@@ -165,7 +161,7 @@ async fn labelled_frames(
     run: &Run<'_>,
     q: Query<'_>,
     features: &[String],
-) -> Result<Vec<Labelled>> {
+) -> Result<Vec<DatedFrame>> {
     let (c, s) = (&run.spec.churn, run.spec);
     let mut frames = vec![];
     for (j, t0) in observation_dates(c, run.cutoff).into_iter().enumerate() {
@@ -183,7 +179,7 @@ async fn labelled_frames(
             1 => Split::Validation,
             _ => Split::Train,
         };
-        frames.push(Labelled {
+        frames.push(DatedFrame {
             date: t0.date_naive(),
             split,
             frame,
@@ -193,9 +189,9 @@ async fn labelled_frames(
 }
 
 /// Fits the spec's candidates on the split (frames latest first).
-fn fit(c: &ChurnSettings, features: &[String], frames: &[Labelled]) -> Result<ChurnFit> {
-    fn rows(f: &Labelled) -> Rows<'_> {
-        Rows {
+fn fit(c: &ChurnSettings, features: &[String], frames: &[DatedFrame]) -> Result<ChurnFit> {
+    fn rows(f: &DatedFrame) -> Labelled<'_> {
+        Labelled {
             x: &f.frame.x,
             y: f.y(),
         }
@@ -274,7 +270,7 @@ fn gate(min: f64, selected: &str, test_auc: Option<f64>) -> std::result::Result<
     }
 }
 
-fn summary(f: &Labelled) -> ObservationSummary {
+fn summary(f: &DatedFrame) -> ObservationSummary {
     let y = f.y();
     let churned = y.iter().filter(|v| **v).count();
     ObservationSummary {

@@ -51,13 +51,9 @@ pub(crate) async fn run(run: &mut Run<'_>) -> Result<Option<u64>> {
     }
     let previous = crate::previous::segmentation(&run.stores, run.previous.as_ref()).await;
     let frame = collect(q, &sql::by_user(views::USER_FEATURES), &s.features, None).await?;
-    let x = frame.x.clone();
-    let fitted = tokio::task::spawn_blocking(move || fit(&s, &x, previous))
-        .await
-        .map_err(|e| RunError::Internal {
-            step: "segmentation",
-            reason: e.to_string(),
-        })??;
+    // The frame goes to the blocking thread and comes back: one copy of the matrix.
+    let work = move || fit(&s, &frame.x, previous).map(|f| (frame, f));
+    let (frame, fitted) = super::blocking("segmentation", work).await??;
     let rows = run
         .out
         .batch(Table::UserClusters, assignments(&frame, &fitted))

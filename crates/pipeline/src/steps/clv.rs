@@ -128,12 +128,7 @@ async fn fit(customers: Arc<Vec<Customer>>, penalty: f64) -> Result<(BgNbd, Gamm
             .map_err(RunError::model("Gamma-Gamma"))?;
         Ok((bg, gg))
     };
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| RunError::Internal {
-            step: "clv",
-            reason: e.to_string(),
-        })?
+    super::blocking("clv", work).await?
 }
 
 /// `customer_value`: the summary, then each prediction (see `docs/outputs.md`).

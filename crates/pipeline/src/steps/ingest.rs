@@ -51,7 +51,6 @@ pub(crate) async fn read(run: &mut Run<'_>) -> Result<Option<u64>> {
     run.rows.read = q.count(&sql::row_count(views::EVENTS_RAW)).await?;
     let mapped = q.count(&sql::row_count(views::EVENTS_MAPPED)).await?;
     run.rows.filtered = run.rows.read - mapped;
-    run.rows.good = mapped;
     Ok(Some(run.rows.read))
 }
 
@@ -87,7 +86,7 @@ async fn check_rows(run: &mut Run<'_>) -> Result<Option<u64>> {
         .counts_by(&quality::rule_counts_sql(views::QUARANTINE_WRITTEN))
         .await?;
     let bad: u64 = run.quality.values().sum();
-    let mapped = run.rows.good;
+    let mapped = run.rows.read - run.rows.filtered;
     run.rows = RowCounts {
         bad,
         good: mapped - bad,

@@ -23,6 +23,19 @@ use crate::manifest::{Manifest, ModelReports, RowCounts};
 use crate::output::Output;
 use crate::tables::Table;
 
+/// Runs `work` (a model fit, parallel with rayon) on a blocking thread, off the async runtime.
+pub(crate) async fn blocking<T: Send + 'static>(
+    step: &'static str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> crate::Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| crate::RunError::Internal {
+            step,
+            reason: e.to_string(),
+        })
+}
+
 /// What a step is, for the runner and for readers of the code.
 pub(crate) struct StepInfo {
     /// Its name in logs and the manifest's `steps`.

@@ -93,12 +93,8 @@ pub(crate) async fn run(run: &mut Run<'_>) -> Result<Option<u64>> {
         let sizes = (inputs.history.inter.users(), inputs.history.inter.items());
         Ok((list, neighbours, evaluation, split, sizes))
     };
-    let (list, neighbours, evaluation, split, (users, items)) = tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| RunError::Internal {
-            step: "recommendations",
-            reason: e.to_string(),
-        })??;
+    let (list, neighbours, evaluation, split, (users, items)) =
+        super::blocking("recommendations", work).await??;
     let rows = run.out.batch(Table::Recommendations, list).await?;
     let metrics = metrics_batch(&evaluation.runs, t0);
     run.out.batch(Table::RecommendationMetrics, metrics).await?;
