@@ -1,10 +1,12 @@
 //! Integration tests: one binary (each extra binary links all of DataFusion again).
 
+mod azurite;
 mod cli;
 mod cluster;
 mod clv;
 mod common;
 mod datasets;
+mod engine;
 mod failures;
 mod features;
 mod hostile;

@@ -1,5 +1,5 @@
-//! The publish protocol on every kind of store (`memory://`, `file://`, and `s3://` against a
-//! real S3 server): a run that fails or crashes between two tables commits nothing and leaves
+//! The publish protocol on every kind of store (`memory://`, `file://`, `s3://` against a real
+//! S3 server, and `az://` against Azurite when `node` is installed): a run that fails or crashes between two tables commits nothing and leaves
 //! the previous run as it was; two runs of one date cannot both commit; transient 503s are
 //! retried.
 
@@ -18,10 +18,12 @@ struct Backend {
     name: &'static str,
     output: String,
     stores: Stores,
-    /// The spec's `[storage]` section.
+    /// The spec's `[storage]` section, and its options for the test's own reads.
     storage: String,
+    options: std::collections::BTreeMap<String, String>,
     dir: tempfile::TempDir,
     _server: Option<S3Server>,
+    _azurite: Option<crate::azurite::Azurite>,
 }
 
 impl Backend {
@@ -33,8 +35,10 @@ impl Backend {
             output: format!("memory://{}/out/", uuid_like(dir.path())),
             stores: Stores::default(),
             storage: String::new(),
+            options: Default::default(),
             dir,
             _server: None,
+            _azurite: None,
         });
         let dir = tempfile::tempdir().unwrap();
         out.push(Backend {
@@ -42,8 +46,10 @@ impl Backend {
             output: format!("{}/out/", dir.path().display()),
             stores: Stores::default(),
             storage: String::new(),
+            options: Default::default(),
             dir,
             _server: None,
+            _azurite: None,
         });
         let server = S3Server::start(&["lake"]).await;
         out.push(Backend {
@@ -51,9 +57,27 @@ impl Backend {
             output: "s3://lake/out/".into(),
             stores: server.stores(crate::s3::KEY, crate::s3::SECRET),
             storage: server.storage_section(),
+            options: server.options(),
             dir: tempfile::tempdir().unwrap(),
             _server: Some(server),
+            _azurite: None,
         });
+        match crate::azurite::Azurite::start() {
+            Ok(azurite) => {
+                azurite.create_container("lake");
+                out.push(Backend {
+                    name: "azure",
+                    output: "az://lake/out/".into(),
+                    stores: Stores::default(),
+                    storage: azurite.storage_section(),
+                    options: azurite.options(),
+                    dir: tempfile::tempdir().unwrap(),
+                    _server: None,
+                    _azurite: Some(azurite),
+                });
+            }
+            Err(why) => println!("no azure backend: {why}"),
+        }
         out
     }
 
@@ -83,22 +107,10 @@ impl Backend {
 
     fn out(&self) -> Location {
         self.stores
-            .with_settings(&self.options(), Default::default())
+            .with_settings(&self.options, Default::default())
             .unwrap()
             .open(&url::Url::parse(&to_url(&self.output)).unwrap())
             .unwrap()
-    }
-
-    fn options(&self) -> std::collections::BTreeMap<String, String> {
-        match &self._server {
-            Some(s) => [
-                ("endpoint".to_string(), s.endpoint.clone()),
-                ("allow_http".to_string(), "true".to_string()),
-            ]
-            .into_iter()
-            .collect(),
-            None => Default::default(),
-        }
     }
 
     async fn run(

@@ -160,16 +160,21 @@ impl S3Server {
         )
     }
 
-    /// A location opened with the test credentials and endpoint.
-    pub fn open(&self, url: &str) -> Location {
-        let options = [
+    /// The store options that reach this server (the endpoint; credentials come from
+    /// [`S3Server::stores`]).
+    pub fn options(&self) -> std::collections::BTreeMap<String, String> {
+        [
             ("endpoint".to_string(), self.endpoint.clone()),
             ("allow_http".to_string(), "true".to_string()),
         ]
         .into_iter()
-        .collect();
+        .collect()
+    }
+
+    /// A location opened with the test credentials and endpoint.
+    pub fn open(&self, url: &str) -> Location {
         self.stores(KEY, SECRET)
-            .with_settings(&options, Default::default())
+            .with_settings(&self.options(), Default::default())
             .unwrap()
             .open(&url::Url::parse(url).unwrap())
             .unwrap()
@@ -200,16 +205,32 @@ fn sample_events(dir: &std::path::Path) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn daily_job_reads_from_and_writes_to_s3() {
-    let s3 = S3Server::start(&["lake"]).await;
+/// A store the tests reach: its root URL (`s3://lake`), what a spec needs to reach it, and
+/// the test's own way in.
+pub struct Remote {
+    pub root: &'static str,
+    pub storage: String,
+    pub stores: Stores,
+    pub options: std::collections::BTreeMap<String, String>,
+}
+
+impl Remote {
+    pub fn open(&self, url: &str) -> Location {
+        self.stores
+            .with_settings(&self.options, Default::default())
+            .unwrap()
+            .open(&url::Url::parse(url).unwrap())
+            .unwrap()
+    }
+}
+
+/// The daily job reading its events from `remote` and publishing there: the committed tables
+/// are the bytes a local run writes, and the lease is released.
+pub async fn job_reads_and_writes(remote: &Remote) {
     let local = tempfile::tempdir().unwrap();
     sample_events(local.path());
-    upload(
-        &local.path().join("events"),
-        &s3.open("s3://lake/raw/events/"),
-    )
-    .await;
+    let events = format!("{}/raw/events/", remote.root);
+    upload(&local.path().join("events"), &remote.open(&events)).await;
 
     // The same job on local files, for comparison.
     let local_spec = write_spec(local.path(), "[events]\nurl = \"events/\"\n");
@@ -218,33 +239,29 @@ async fn daily_job_reads_from_and_writes_to_s3() {
         .unwrap();
 
     let spec_dir = tempfile::tempdir().unwrap();
-    let spec = write_spec(
-        spec_dir.path(),
-        &format!(
-            "[events]\nurl = \"s3://lake/raw/events/\"\n{}",
-            s3.storage_section()
-        ),
-    );
-    let mut raw = lifecycle_spec::JobSpec::from_file(&spec).unwrap();
-    raw.job.output = "s3://lake/lifecycle/".into();
-    let spec = raw.validate().unwrap();
+    let body = format!("[events]\nurl = \"{events}\"\n{}", remote.storage);
+    let mut raw = lifecycle_spec::JobSpec::from_file(&write_spec(spec_dir.path(), &body)).unwrap();
+    let output = format!("{}/lifecycle/", remote.root);
+    raw.job.output = output.clone();
     let opts = RunOptions {
         as_of: Some(date("2024-03-01")),
         run_time: chrono::DateTime::parse_from_rfc3339("2024-03-01T00:00:00Z")
             .unwrap()
             .into(),
-        stores: s3.stores(KEY, SECRET),
+        stores: remote.stores.clone(),
     };
-    let summary = lifecycle_pipeline::run_job(&spec, &opts).await.unwrap();
+    let summary = lifecycle_pipeline::run_job(&raw.validate().unwrap(), &opts)
+        .await
+        .unwrap();
     assert_eq!(summary.manifest.commit.outputs["user_features"].rows, 2);
+    let first = &summary.manifest.inputs[0].files[0].url;
     assert!(
-        summary.manifest.inputs[0].files[0]
-            .url
-            .starts_with("s3://lake/raw/events/dt=2024-02-01/")
+        first.starts_with(&format!("{events}dt=2024-02-01/")),
+        "{first}"
     );
 
-    // What landed in the bucket is what a local run writes, byte for byte.
-    let out = s3.open("s3://lake/lifecycle/");
+    // What landed in the store is what a local run writes, byte for byte.
+    let out = remote.open(&output);
     assert_eq!(
         lifecycle_storage::committed_runs(&out).await.unwrap(),
         vec![date("2024-03-01")]
@@ -262,7 +279,19 @@ async fn daily_job_reads_from_and_writes_to_s3() {
     }
     let leases = out.join("_leases/").list().await.unwrap();
     assert!(leases.is_empty(), "the lease is released: {leases:?}");
-    // The bucket is a folder on disk: nothing else was written there.
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daily_job_reads_from_and_writes_to_s3() {
+    let s3 = S3Server::start(&["lake"]).await;
+    let remote = Remote {
+        root: "s3://lake",
+        storage: s3.storage_section(),
+        stores: s3.stores(KEY, SECRET),
+        options: s3.options(),
+    };
+    job_reads_and_writes(&remote).await;
+    // The bucket is a folder on disk: the manifest is where the commit protocol puts it.
     assert!(
         s3.root
             .path()

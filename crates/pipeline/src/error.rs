@@ -37,6 +37,15 @@ pub enum RunError {
         #[source]
         source: ModelFailure,
     },
+    /// The SQL steps needed more memory or spill space than `[engine]` gives them; the error
+    /// names the setting to change.
+    #[error("{setting}: {reason} ({detail})")]
+    Resources {
+        setting: &'static str,
+        reason: String,
+        /// DataFusion's own message.
+        detail: String,
+    },
     /// The run was asked to stop (SIGTERM, Ctrl-C) and published nothing.
     #[error("stopped by {signal} before committing; nothing was published")]
     Stopped { signal: &'static str },

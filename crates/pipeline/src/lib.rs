@@ -8,6 +8,7 @@
 //! `steps`; [`Table`] lists what a run publishes and [`Manifest`] records what it did.
 
 mod churn_tables;
+mod engine;
 mod error;
 mod frame;
 mod lease;
@@ -23,6 +24,7 @@ mod session;
 mod steps;
 mod tables;
 
+pub use engine::ResourceUsage;
 pub use error::{ModelFailure, Result, RunError};
 pub use manifest::{MANIFEST_FORMAT, Manifest, RowCounts, StepTiming};
 pub use reports::{

@@ -36,6 +36,10 @@ pub struct Manifest {
     /// Where the SQL steps ran: `local` (DataFusion in the job's process) or the Ballista
     /// scheduler's `df://host:port`.
     pub engine: String,
+    /// What a local run's engine used: its memory limit and what spilled to disk (absent on a
+    /// cluster, and in manifests from before the field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<crate::engine::ResourceUsage>,
     /// The committed run the stage transitions start from.
     pub previous_run_date: Option<NaiveDate>,
     /// The job spec as written, secrets replaced.
@@ -133,6 +137,11 @@ mod tests {
             cutoff: t,
             run_time: t,
             engine: "local".into(),
+            resources: Some(crate::engine::ResourceUsage {
+                memory_limit: Some(1 << 30),
+                spill_files: 2,
+                spilled_bytes: 4096,
+            }),
             previous_run_date: None,
             spec: serde_json::json!({}),
             inputs: vec![],
@@ -166,5 +175,10 @@ mod tests {
         old.as_object_mut().unwrap().remove("format_version");
         let back = Manifest::from_json(&serde_json::to_vec(&old).unwrap(), "m").unwrap();
         assert_eq!(back.format_version, 1);
+        // And from before `resources` (or from a cluster run): none recorded.
+        assert_eq!(back.resources, m.resources);
+        old.as_object_mut().unwrap().remove("resources");
+        let back = Manifest::from_json(&serde_json::to_vec(&old).unwrap(), "m").unwrap();
+        assert_eq!(back.resources, None);
     }
 }

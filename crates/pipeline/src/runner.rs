@@ -140,10 +140,10 @@ async fn begin<'a>(
     out: Output<'a>,
 ) -> Result<(Run<'a>, String)> {
     let run_date = cutoff_date(spec, opts);
-    let (ctx, engine) = session(spec, &stores).await?;
+    let session = session(spec, &stores).await?;
     let run = Run {
         spec,
-        ctx,
+        ctx: session.ctx,
         stores,
         run_time: opts.run_time,
         run_date,
@@ -154,8 +154,9 @@ async fn begin<'a>(
         rows: RowCounts::default(),
         quality: BTreeMap::new(),
         models: ModelReports::default(),
+        usage: session.usage,
     };
-    Ok((run, engine))
+    Ok((run, session.engine))
 }
 
 /// Runs every enabled step in order, timing each and checking its gate.
@@ -222,7 +223,7 @@ pub async fn run_job_until(
             if let Err(cleanup) = publisher.abort().await {
                 tracing::warn!(error = %cleanup, "could not remove this run's data");
             }
-            Err(e)
+            Err(crate::engine::explain(e, &spec.engine))
         }
     }
 }
@@ -285,6 +286,7 @@ fn manifest(
         cutoff: run.cutoff,
         run_time: run.run_time,
         engine,
+        resources: run.usage.as_ref().map(|u| u.report()),
         previous_run_date: run.previous.as_ref().map(|m| m.run_date),
         spec: redacted_spec(run.spec),
         inputs: run.inputs,

@@ -7,15 +7,32 @@ use lifecycle_spec::{SpecError, ValidJobSpec};
 use lifecycle_storage::{Location, Stores};
 
 use crate::Result;
+use crate::engine::{Usage, local_session};
 
-/// The session, and where it runs for the manifest (`local` or the scheduler's URL).
-pub(crate) async fn session(
-    spec: &ValidJobSpec,
-    stores: &Stores,
-) -> Result<(SessionContext, String)> {
+/// A run's session: the context, where it runs for the manifest (`local` or the scheduler's
+/// URL), and for a local run what its engine uses.
+pub(crate) struct Session {
+    pub ctx: SessionContext,
+    pub engine: String,
+    pub usage: Option<Usage>,
+}
+
+/// The session `spec` asks for: local as `[engine]` sizes it, or on the Ballista cluster.
+pub(crate) async fn session(spec: &ValidJobSpec, stores: &Stores) -> Result<Session> {
     let Some(url) = spec.cluster.as_ref() else {
-        return Ok((lifecycle_features::new_session(), "local".to_string()));
+        let (ctx, usage) = local_session(&spec.engine)?;
+        return Ok(Session {
+            ctx,
+            engine: "local".to_string(),
+            usage: Some(usage),
+        });
     };
+    if spec.engine != lifecycle_spec::ValidEngine::default() {
+        tracing::warn!(
+            "[engine] sizes local runs only: a cluster's executors take their own memory and \
+             spill settings (see the README's executor sizing)"
+        );
+    }
     let locations = [
         ("job.output", Some(&spec.output)),
         ("events.url", Some(&spec.events.url)),
@@ -37,7 +54,11 @@ pub(crate) async fn session(
     }
     let ctx = lifecycle_cluster::remote_context(url, stores).await?;
     tracing::info!(cluster = %url, "the SQL steps run on the Ballista cluster");
-    Ok((ctx, url.clone()))
+    Ok(Session {
+        ctx,
+        engine: url.clone(),
+        usage: None,
+    })
 }
 
 /// The run's store factory: the caller's (environment, memory stores, test wrappers) with the

@@ -24,6 +24,7 @@
 //!
 //! The full list of settings and their defaults is in `docs/job-spec.md`.
 
+mod engine;
 mod error;
 mod models;
 #[cfg(test)]
@@ -32,6 +33,7 @@ mod raw;
 mod recommend;
 mod valid;
 
+pub use engine::{EngineSettings, ValidEngine};
 pub use error::{DataError, MAX_DAYS, Result, SpecError};
 pub use models::{
     ChurnActivity, ChurnModelKind, ChurnSettings, ClassWeight, GbdtSettings, SegmentationSettings,

@@ -31,6 +31,8 @@ pub struct JobSpec {
     #[serde(default)]
     pub cluster: ClusterSettings,
     #[serde(default)]
+    pub engine: crate::EngineSettings,
+    #[serde(default)]
     pub clv: ClvSettings,
     #[serde(default)]
     pub segmentation: crate::SegmentationSettings,

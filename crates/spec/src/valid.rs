@@ -145,6 +145,8 @@ pub struct ValidJobSpec {
     pub storage: StorageSettings,
     /// The Ballista scheduler (`df://host:port`) to run the SQL steps on; None: in process.
     pub cluster: Option<String>,
+    /// Memory, spill and parallelism of a local run (`[engine]`).
+    pub engine: crate::ValidEngine,
     pub clv: ClvSettings,
     pub segmentation: crate::SegmentationSettings,
     pub churn: crate::ChurnSettings,
@@ -240,6 +242,7 @@ impl JobSpec {
             .as_deref()
             .map(|u| validate_cluster_url(u, "cluster.url"))
             .transpose()?;
+        let engine = self.engine.validate(&base)?;
         validate_clv(&self.clv)?;
         crate::models::validate_segmentation(&self.segmentation)?;
         crate::models::validate_churn(&self.churn)?;
@@ -263,6 +266,7 @@ impl JobSpec {
             stages,
             storage: self.storage.clone(),
             cluster,
+            engine,
             clv: self.clv.clone(),
             segmentation: self.segmentation.clone(),
             churn: self.churn.clone(),

@@ -64,8 +64,12 @@ pub enum StorageError {
         source: parquet::errors::ParquetError,
     },
     /// The batches to write could not be produced.
-    #[error("cannot produce the rows of {url}: {reason}")]
-    Upstream { url: String, reason: String },
+    #[error("cannot produce the rows of {url}: {source}")]
+    Upstream {
+        url: String,
+        #[source]
+        source: arrow::error::ArrowError,
+    },
     /// Another run of the same date committed first.
     #[error("another run committed this date first ({url} exists); this run published nothing")]
     CommitConflict { url: String },

@@ -40,9 +40,9 @@ where
     let mut writer = AsyncArrowWriter::try_new(sink, schema, Some(props)).map_err(perr)?;
     let mut rows = 0u64;
     while let Some(batch) = batches.next().await {
-        let batch = batch.map_err(|e| StorageError::Upstream {
+        let batch = batch.map_err(|source| StorageError::Upstream {
             url: loc.url().to_string(),
-            reason: e.to_string(),
+            source,
         })?;
         rows += batch.num_rows() as u64;
         writer.write(&batch).await.map_err(perr)?;

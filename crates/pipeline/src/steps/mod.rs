@@ -65,4 +65,6 @@ pub(crate) struct Run<'a> {
     /// Quarantined rows per rule (rules with rows only).
     pub quality: BTreeMap<String, u64>,
     pub models: ModelReports,
+    /// What a local engine used (memory limit, spills); None on a cluster.
+    pub usage: Option<crate::engine::Usage>,
 }
