@@ -84,6 +84,13 @@ pub struct Rules {
     pub n: usize,
 }
 
+impl crate::candidates::Eligible for Rules {
+    fn eligible(&self, i: u32) -> bool {
+        let allowed = self.allow.is_empty() || self.allow.contains(&i);
+        allowed && !self.deny.contains(&i) && !self.exclude.contains(&i)
+    }
+}
+
 /// Applies `rules` to candidates (best first); `category` maps an item to its category.
 pub fn apply_rules<T>(
     candidates: impl IntoIterator<Item = T>,
@@ -98,10 +105,7 @@ pub fn apply_rules<T>(
             break;
         }
         let i = item_of(&c);
-        if rules.exclude.contains(&i)
-            || rules.deny.contains(&i)
-            || (!rules.allow.is_empty() && !rules.allow.contains(&i))
-        {
+        if !crate::candidates::Eligible::eligible(rules, i) {
             continue;
         }
         if let (Some(limit), Some(cat)) = (rules.per_category, category.get(&i)) {

@@ -11,13 +11,15 @@ pub struct Content {
     /// Per item: its distinct token indices.
     tokens: Vec<Vec<u32>>,
     tokens_total: usize,
+    /// Per token: the items that have it.
+    items_of: Vec<Vec<u32>>,
 }
 
 impl Content {
     /// `attributes[i]` lists item `i`'s attribute values (e.g. `["category=mugs", "brand=acme"]`).
     pub fn new(attributes: &[Vec<String>]) -> Content {
         let mut index: HashMap<&str, u32> = HashMap::new();
-        let tokens = attributes
+        let tokens: Vec<Vec<u32>> = attributes
             .iter()
             .map(|attrs| {
                 let mut t: Vec<u32> = attrs
@@ -32,14 +34,19 @@ impl Content {
                 t
             })
             .collect();
+        let mut items_of = vec![Vec::new(); index.len()];
+        for (i, t) in tokens.iter().enumerate() {
+            t.iter().for_each(|k| items_of[*k as usize].push(i as u32));
+        }
         Content {
             tokens,
             tokens_total: index.len(),
+            items_of,
         }
     }
 
-    /// Scores of every item for a user with interactions `(items, weights)`.
-    pub fn scores(&self, items: &[u32], weights: &[f32]) -> Vec<f32> {
+    /// The user's profile (token weights) and its norm.
+    fn profile(&self, items: &[u32], weights: &[f32]) -> (Vec<f32>, f32) {
         let mut profile = vec![0f32; self.tokens_total];
         for (i, w) in items.iter().zip(weights) {
             for t in &self.tokens[*i as usize] {
@@ -47,18 +54,47 @@ impl Content {
             }
         }
         let norm = profile.iter().map(|v| v * v).sum::<f32>().sqrt();
+        (profile, norm)
+    }
+
+    /// Item `i`'s score against a profile (as in [`Content::scores`]).
+    fn score(&self, i: usize, profile: &[f32], norm: f32) -> f32 {
+        let t = &self.tokens[i];
+        if t.is_empty() {
+            return 0.0;
+        }
+        let dot: f32 = t.iter().map(|k| profile[*k as usize]).sum();
+        dot / (norm * (t.len() as f32).sqrt())
+    }
+
+    /// The positive scores only, sorted by item: the items sharing a token with the user's,
+    /// each scored as [`Content::scores`] does.
+    pub fn sparse_scores(&self, items: &[u32], weights: &[f32]) -> Vec<(u32, f32)> {
+        let (profile, norm) = self.profile(items, weights);
+        if norm == 0.0 {
+            return vec![];
+        }
+        let mut support: Vec<u32> = (0..self.tokens_total)
+            .filter(|k| profile[*k] != 0.0)
+            .flat_map(|k| self.items_of[k].iter().copied())
+            .collect();
+        support.sort_unstable();
+        support.dedup();
+        support
+            .into_iter()
+            .map(|i| (i, self.score(i as usize, &profile, norm)))
+            .filter(|(_, v)| *v > 0.0)
+            .collect()
+    }
+
+    /// Scores of every item for a user with interactions `(items, weights)`.
+    pub fn scores(&self, items: &[u32], weights: &[f32]) -> Vec<f32> {
+        let (profile, norm) = self.profile(items, weights);
         if norm == 0.0 {
             return vec![0.0; self.tokens.len()];
         }
-        self.tokens
-            .iter()
-            .map(|t| {
-                if t.is_empty() {
-                    return 0.0;
-                }
-                let dot: f32 = t.iter().map(|k| profile[*k as usize]).sum();
-                dot / (norm * (t.len() as f32).sqrt())
-            })
+        (0..self.tokens.len())
+            .map(|i| self.score(i, &profile, norm))
             .collect()
     }
 }
@@ -82,5 +118,6 @@ mod tests {
             (s[0] - 1.0).abs() < 1e-6 && (s[1] - 0.5).abs() < 1e-6 && s[2] == 0.0,
             "{s:?}"
         );
+        assert_eq!(c.sparse_scores(&[0], &[2.0]), [(0, s[0]), (1, s[1])]);
     }
 }

@@ -128,6 +128,30 @@ impl ItemKnnParams {
 }
 
 impl ItemKnn {
+    /// The positive scores of a user with interactions `(items, weights)`, sorted by item: the
+    /// same sums, added in the same order, as [`ItemKnn::scores`].
+    pub fn sparse_scores(&self, items: &[u32], weights: &[f32]) -> Vec<(u32, f32)> {
+        let mut parts: Vec<(u32, f32)> = items
+            .iter()
+            .zip(weights)
+            .flat_map(|(i, w)| {
+                let near = &self.neighbours[*i as usize];
+                near.iter().map(move |(j, sim)| (*j, w * sim))
+            })
+            .collect();
+        // Stable: each item's parts keep the order the dense sum adds them in.
+        parts.sort_by_key(|(j, _)| *j);
+        let mut out: Vec<(u32, f32)> = Vec::new();
+        for (j, part) in parts {
+            match out.last_mut() {
+                Some((last, sum)) if *last == j => *sum += part,
+                _ => out.push((j, part)),
+            }
+        }
+        out.retain(|(_, v)| *v > 0.0);
+        out
+    }
+
     /// Scores of every item for a user with interactions `(items, weights)`.
     pub fn scores(&self, items: &[u32], weights: &[f32]) -> Vec<f32> {
         let mut s = vec![0f32; self.neighbours.len()];

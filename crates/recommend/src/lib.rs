@@ -21,12 +21,14 @@
 
 pub mod als;
 pub mod blend;
+mod candidates;
 pub mod content;
 pub mod interactions;
 pub mod item_knn;
 pub mod metrics;
 pub mod popularity;
 pub mod serve;
+mod shortlist;
 mod sparse;
 
 pub use interactions::Interactions;

@@ -11,12 +11,17 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 
 use crate::als::{Als, AlsParams};
-use crate::blend::{Rules, Source, apply_rules, blend};
+use crate::blend::{Rules, apply_rules};
+use crate::candidates::{self, Ranking, Scorer};
 use crate::content::Content;
 use crate::interactions::{Event, InteractionsBuilder};
 use crate::item_knn::{ItemKnn, ItemKnnParams};
 use crate::popularity::Popularity;
+use crate::shortlist::{self, Part};
 use crate::{Csr, Interactions, Result};
+
+#[cfg(test)]
+mod reference;
 
 /// An algorithm of the blend. The order (alphabetical) is the order the blend adds them in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -151,8 +156,11 @@ pub struct Recommender<'a> {
     pub knn: Option<ItemKnn>,
     als: Option<Als>,
     content: Option<Content>,
-    popular: Popularity,
-    popular_by_stage: BTreeMap<String, Popularity>,
+    popular: Ranking,
+    popular_by_stage: BTreeMap<String, Ranking>,
+    /// The allow and deny lists as item indices (the same for every user).
+    allow: HashSet<u32>,
+    deny: HashSet<u32>,
     /// Per user index: the stage (for per-stage popularity).
     stage_of: Vec<Option<String>>,
 }
@@ -194,41 +202,61 @@ impl ServeParams {
             knn,
             als,
             content,
-            popular: Popularity::global(m),
-            popular_by_stage: Popularity::by_segment(m, &stage_of),
+            popular: Ranking::new(Popularity::global(m).users_per_item),
+            popular_by_stage: Popularity::by_segment(m, &stage_of)
+                .into_iter()
+                .map(|(s, p)| (s, Ranking::new(p.users_per_item)))
+                .collect(),
             stage_of,
+            allow: self.allow_index(history),
+            deny: index(history, &self.deny),
         })
     }
 
-    /// The rules for one user (by index in `history`, if they have history).
-    pub fn rules(&self, history: &History, user: Option<u32>) -> Rules {
-        let index = |ids: &[String]| -> HashSet<u32> {
-            ids.iter()
-                .filter_map(|i| history.inter.item_index(i))
-                .collect()
-        };
-        let mut allow = index(&self.allow);
+    /// The allow list as item indices: nothing at all when none of its items has history.
+    fn allow_index(&self, history: &History) -> HashSet<u32> {
+        let mut allow = index(history, &self.allow);
         if !self.allow.is_empty() && allow.is_empty() {
             // Allowed items nobody interacted with: nothing can be recommended.
             allow.insert(u32::MAX);
         }
-        Rules {
-            exclude: match (self.exclude_purchased, user) {
-                (true, Some(u)) => history.bought.row(u as usize).0.iter().copied().collect(),
-                _ => HashSet::new(),
-            },
-            allow,
-            deny: index(&self.deny),
-            per_category: self.per_category,
-            n: self.n,
-        }
+        allow
     }
+}
+
+/// The indices of the item ids `ids` that have history.
+fn index(history: &History, ids: &[String]) -> HashSet<u32> {
+    ids.iter()
+        .filter_map(|i| history.inter.item_index(i))
+        .collect()
 }
 
 impl Recommender<'_> {
     /// The history the algorithms were fitted on.
     pub fn history(&self) -> &History {
         self.history
+    }
+
+    /// The rules for one user (by index in the history, if they have history).
+    pub(crate) fn rules(&self, user: Option<u32>) -> Rules {
+        let exclude = match (self.params.exclude_purchased, user) {
+            (true, Some(u)) => self
+                .history
+                .bought
+                .row(u as usize)
+                .0
+                .iter()
+                .copied()
+                .collect(),
+            _ => HashSet::new(),
+        };
+        Rules {
+            exclude,
+            allow: self.allow.clone(),
+            deny: self.deny.clone(),
+            per_category: self.params.per_category,
+            n: self.params.n,
+        }
     }
 
     /// The list of the user `id` (of lifecycle stage `stage`): the blend for a user with
@@ -240,7 +268,7 @@ impl Recommender<'_> {
         category: &HashMap<u32, String>,
     ) -> Vec<Pick> {
         let user = self.history.inter.user_index(id);
-        let rules = self.params.rules(self.history, user);
+        let rules = self.rules(user);
         let mut picks = match user {
             Some(u) => self.blended(u, stage, &rules, category),
             None => vec![],
@@ -258,26 +286,30 @@ impl Recommender<'_> {
         rules: &Rules,
         category: &HashMap<u32, String>,
     ) -> Vec<Pick> {
-        let owned: Vec<(Algorithm, Vec<f32>)> = self
+        // The algorithms in the weights' order, but those the fit left out (an evaluation may
+        // weigh one alone that the blend does not use).
+        let (algorithm_of, parts): (Vec<Algorithm>, Vec<Part>) = self
             .weights
-            .keys()
-            .filter_map(|a| self.scores(*a, u, stage).map(|s| (*a, s)))
-            .collect();
-        let sources: Vec<Source> = owned
             .iter()
-            .map(|(a, s)| Source {
-                name: a.name(),
-                weight: self.weights[a],
-                scores: s,
+            .filter_map(|(a, weight)| {
+                let scorer = self.scorer(*a, u, stage)?;
+                Some((
+                    *a,
+                    Part {
+                        weight: *weight,
+                        scorer,
+                    },
+                ))
             })
-            .collect();
-        apply_rules(blend(&sources), |c| c.item, rules, category)
+            .unzip();
+        let items = self.history.inter.items();
+        shortlist::blend(&parts, rules, category, items)
             .into_iter()
-            .map(|c| {
-                let algorithm = Algorithm::from_name(&c.algorithm).expect("a source's name");
+            .map(|b| {
+                let algorithm = algorithm_of[b.part];
                 Pick {
-                    item: c.item,
-                    score: c.score,
+                    item: b.item,
+                    score: b.score,
                     algorithm,
                     reason: algorithm.reason().to_string(),
                 }
@@ -285,62 +317,83 @@ impl Recommender<'_> {
             .collect()
     }
 
-    /// One algorithm's scores of every item for user `u`.
-    fn scores(&self, a: Algorithm, u: u32, stage: Option<&str>) -> Option<Vec<f32>> {
-        let m = &self.history.inter.matrix;
-        let (items, weights) = m.row(u as usize);
-        match a {
-            Algorithm::ItemItem => self.knn.as_ref().map(|k| k.scores(items, weights)),
-            Algorithm::Als => self.als.as_ref().map(|a| a.scores(u)),
-            Algorithm::Content => self.content.as_ref().map(|c| c.scores(items, weights)),
-            Algorithm::BuyAgain => {
-                let mut s = vec![0f32; m.cols];
-                let (bi, bw) = self.history.bought.row(u as usize);
-                bi.iter().zip(bw).for_each(|(i, w)| s[*i as usize] = *w);
-                Some(s)
+    /// One algorithm's scores for user `u`, in the form its candidates come cheapest.
+    fn scorer(&self, a: Algorithm, u: u32, stage: Option<&str>) -> Option<Scorer<'_>> {
+        let (items, weights) = self.history.inter.matrix.row(u as usize);
+        Some(match a {
+            Algorithm::ItemItem => Scorer::Sparse(self.knn.as_ref()?.sparse_scores(items, weights)),
+            Algorithm::Als => Scorer::Dense(self.als.as_ref()?.scores(u)),
+            Algorithm::Content => {
+                Scorer::Sparse(self.content.as_ref()?.sparse_scores(items, weights))
             }
-            Algorithm::Popularity => Some(self.popularity(u, stage).users_per_item.clone()),
-        }
+            Algorithm::BuyAgain => Scorer::Sparse(candidates::bought(&self.history.bought, u)),
+            Algorithm::Popularity => Scorer::Ranked(self.ranking(u, stage)),
+        })
     }
 
-    /// Fills `picks` from the stage's popularity, then everyone's.
+    /// Fills `picks` from the stage's popularity, then everyone's, under the rules (counting
+    /// the blend's picks in the category limit), reading the rankings only as far as needed.
     fn fill(
         &self,
-        mut picks: Vec<Pick>,
+        picks: Vec<Pick>,
         stage: Option<&str>,
         rules: &Rules,
         category: &HashMap<u32, String>,
     ) -> Vec<Pick> {
-        let cols = self.history.inter.matrix.cols;
-        let mut sources: Vec<(&Popularity, String)> = vec![];
-        if let Some((p, s)) = stage.and_then(|s| self.popular_by_stage.get(s).map(|p| (p, s))) {
-            sources.push((p, format!("fallback: popular with {s} users")));
+        let by_stage = stage.and_then(|s| self.popular_by_stage.get(s).map(|r| (r, s)));
+        let stage_why = by_stage.map(|(_, s)| format!("fallback: popular with {s} users"));
+        let mut sources: Vec<(&Ranking, &str)> = vec![];
+        if let (Some((r, _)), Some(why)) = (by_stage, stage_why.as_deref()) {
+            sources.push((r, why));
         }
-        sources.push((&self.popular, "fallback: popular overall".to_string()));
+        sources.push((&self.popular, "fallback: popular overall"));
         let mut seen: HashSet<u32> = picks.iter().map(|p| p.item).collect();
-        for (pop, why) in sources {
-            let ranked = crate::top_n(&pop.users_per_item, cols, |i| {
-                pop.users_per_item[i as usize] <= 0.0
-            });
-            for s in ranked {
-                if seen.insert(s.item) {
-                    picks.push(Pick {
-                        item: s.item,
-                        score: s.score,
-                        algorithm: Algorithm::Popularity,
-                        reason: why.clone(),
-                    });
-                }
-            }
-        }
-        apply_rules(picks, |p| p.item, rules, category)
+        let fills = sources
+            .iter()
+            .flat_map(|(r, why)| r.ranked().map(move |(item, score)| (item, score, *why)))
+            .filter(|(item, ..)| seen.insert(*item));
+        let listed = picks.into_iter().map(Listed::Pick);
+        let all = listed.chain(fills.map(|(item, score, why)| Listed::Fill(item, score, why)));
+        apply_rules(all, Listed::item, rules, category)
+            .into_iter()
+            .map(Listed::into_pick)
+            .collect()
     }
 
-    fn popularity(&self, u: u32, stage: Option<&str>) -> &Popularity {
+    /// The popularity ranking of user `u`'s stage (`stage`, else the one they were fitted
+    /// with), else everyone's.
+    fn ranking(&self, u: u32, stage: Option<&str>) -> &Ranking {
         let stage = stage.or(self.stage_of[u as usize].as_deref());
         stage
             .and_then(|s| self.popular_by_stage.get(s))
             .unwrap_or(&self.popular)
+    }
+}
+
+/// An entry of a filled list: a pick of the blend, or a popular item with its reason.
+enum Listed<'a> {
+    Pick(Pick),
+    Fill(u32, f32, &'a str),
+}
+
+impl Listed<'_> {
+    fn item(&self) -> u32 {
+        match self {
+            Listed::Pick(p) => p.item,
+            Listed::Fill(item, ..) => *item,
+        }
+    }
+
+    fn into_pick(self) -> Pick {
+        match self {
+            Listed::Pick(p) => p,
+            Listed::Fill(item, score, why) => Pick {
+                item,
+                score,
+                algorithm: Algorithm::Popularity,
+                reason: why.to_string(),
+            },
+        }
     }
 }
 

@@ -70,15 +70,24 @@ pub(crate) async fn run(run: &mut Run<'_>) -> Result<Option<u64>> {
             .iter()
             .map(|(i, c)| (i.clone(), vec![format!("category={c}")]))
             .collect();
+        let clock = std::time::Instant::now();
+        let lap = |what: &str| {
+            tracing::debug!(
+                seconds = clock.elapsed().as_secs_f64(),
+                "recommendations: {what}"
+            )
+        };
         let fitted = params
             .fit(&inputs.history, &stages, &attributes)
             .map_err(RunError::model("recommendations"))?;
+        lap("fitted");
         let category = inputs.history.category_index(&inputs.categories);
         let lists: Vec<_> = inputs
             .users
             .par_iter()
             .map(|(id, stage)| fitted.list(id, Some(stage), &category))
             .collect();
+        lap("listed");
         let list = list_batch(&inputs.users, &lists, &inputs.history);
         let neighbours = match (&fitted.knn, write_neighbours) {
             (Some(knn), true) => Some(neighbours_batch(&inputs.history, knn)),
@@ -87,8 +96,10 @@ pub(crate) async fn run(run: &mut Run<'_>) -> Result<Option<u64>> {
         let mut trained = params
             .fit(&inputs.train, &stages, &attributes)
             .map_err(RunError::model("recommendations"))?;
+        lap("fitted on the training split");
         let train_category = inputs.train.category_index(&inputs.categories);
         let evaluation = trained.evaluate(&stages, &inputs.relevant, &train_category);
+        lap("evaluated");
         let split = export.then(|| split_batches(&inputs.train, &inputs.relevant));
         let sizes = (inputs.history.inter.users(), inputs.history.inter.items());
         Ok((list, neighbours, evaluation, split, sizes))
