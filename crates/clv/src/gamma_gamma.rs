@@ -208,6 +208,30 @@ mod tests {
     }
 
     #[test]
+    fn a_generated_log_fits_as_lifetimes_fits_it() {
+        // Before: a start that ran off to p -> 0, q, v -> inf without converging scored better
+        // than the one that converged, and the run failed ("did not converge").
+        let repeat: Vec<(f64, f64)> = include_str!("../fixtures/gamma_gamma_generated.csv")
+            .lines()
+            .skip(1)
+            .map(|l| {
+                let (x, z) = l.split_once(',').unwrap();
+                (x.parse().unwrap(), z.parse().unwrap())
+            })
+            .collect();
+        assert_eq!(repeat.len(), 6381);
+        let m = GammaGammaParams::default().fit(&repeat).unwrap();
+        // lifetimes' GammaGammaFitter (crates/clv/fixtures/gamma_gamma_generated.py).
+        for (got, want, name) in [
+            (m.p, 0.992084, "p"),
+            (m.q, 14.558440, "q"),
+            (m.v, 1613.356275, "v"),
+        ] {
+            assert!((got - want).abs() < 1e-3 * want, "{name}: {got} vs {want}");
+        }
+    }
+
+    #[test]
     fn published_conditional_values_of_the_first_ten_rows() {
         let m = GammaGamma::new(6.25, 3.74, 15.44);
         let rows = cdnow_with_values();

@@ -110,10 +110,19 @@ pub(crate) fn fit_positive(
     let log_starts = starts
         .iter()
         .map(|s| s.iter().map(|v| v.ln()).collect::<Vec<_>>());
-    let best = log_starts
+    let fits: Vec<_> = log_starts
         .map(|s| optimize::minimize(&objective, &s, opts))
         .filter(|m| m.value.is_finite())
-        .min_by(|x, y| x.value.total_cmp(&y.value))
+        .collect();
+    // The best converged fit; only when none converged, the best of the rest (to report it).
+    let best_of = |converged: bool| {
+        fits.iter()
+            .filter(|m| m.converged == converged && m.x.iter().all(|v| v.exp().is_finite()))
+            .min_by(|x, y| x.value.total_cmp(&y.value))
+    };
+    let best = best_of(true)
+        .or_else(|| best_of(false))
+        .or_else(|| fits.iter().min_by(|x, y| x.value.total_cmp(&y.value)))
         .ok_or(ClvError::NotConverged {
             model,
             iterations: opts.max_iterations,

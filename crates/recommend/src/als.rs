@@ -222,9 +222,45 @@ impl AlsParams {
 impl Als {
     /// Scores of every item for user `u`.
     pub fn scores(&self, u: u32) -> Vec<f32> {
+        self.scores_of(&[u])
+    }
+
+    /// Scores of every item for each of `users`, one row of `items` scores per user: one
+    /// matrix product `X_users · Yᵀ` (matrixmultiply's cache-blocked, vectorised sgemm, whose
+    /// sum for one user and item is the same whatever the other rows).
+    pub fn scores_of(&self, users: &[u32]) -> Vec<f32> {
         let f = self.factors;
-        let xu = &self.user_factors[u as usize * f..(u as usize + 1) * f];
-        self.item_factors.chunks(f).map(|yi| dot(xu, yi)).collect()
+        let items = self.item_factors.len() / f.max(1);
+        let mut x = Vec::with_capacity(users.len() * f);
+        for u in users {
+            x.extend_from_slice(&self.user_factors[*u as usize * f..(*u as usize + 1) * f]);
+        }
+        let mut out = vec![0f32; users.len() * items];
+        if f == 0 || out.is_empty() {
+            return out;
+        }
+        // SAFETY: `x` is users × f (row-major), `item_factors` items × f (row-major, read as
+        // its transpose f × items: row stride 1, column stride f) and `out` users × items
+        // (row-major); the strides keep every access inside those three buffers.
+        unsafe {
+            matrixmultiply::sgemm(
+                users.len(),
+                f,
+                items,
+                1.0,
+                x.as_ptr(),
+                f as isize,
+                1,
+                self.item_factors.as_ptr(),
+                1,
+                f as isize,
+                0.0,
+                out.as_mut_ptr(),
+                items as isize,
+                1,
+            );
+        }
+        out
     }
 }
 

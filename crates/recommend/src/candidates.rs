@@ -15,8 +15,8 @@ pub(crate) trait Eligible {
 pub(crate) enum Scorer<'a> {
     /// Every positive score there is, sorted by item (item-item, buy-again, content).
     Sparse(Vec<(u32, f32)>),
-    /// A score for every item, computed once for the user (ALS).
-    Dense(Vec<f32>),
+    /// A score for every item, computed once for the user (ALS), or a row of a block of users.
+    Dense(std::borrow::Cow<'a, [f32]>),
     /// The same scores for every user of a stage (popularity), with their ranking.
     Ranked(&'a Ranking),
 }
@@ -150,7 +150,7 @@ mod tests {
         assert_eq!(ranking.order, [3, 1, 4, 0]);
         let sparse = Scorer::Sparse(vec![(0, 0.5), (1, 2.0), (3, 3.0), (4, 2.0)]);
         for scorer in [
-            Scorer::Dense(dense.to_vec()),
+            Scorer::Dense(dense[..].into()),
             Scorer::Ranked(&ranking),
             sparse,
         ] {

@@ -267,10 +267,58 @@ impl Recommender<'_> {
         stage: Option<&str>,
         category: &HashMap<u32, String>,
     ) -> Vec<Pick> {
+        self.list_with(id, stage, category, None)
+    }
+
+    /// The lists of many `(user id, stage)`, in parallel: blocks of users, each scored by ALS
+    /// as one matrix product. The same lists as [`Recommender::list`] one by one.
+    pub fn lists(
+        &self,
+        users: &[(&str, Option<&str>)],
+        category: &HashMap<u32, String>,
+    ) -> Vec<Vec<Pick>> {
+        use rayon::prelude::*;
+        const BLOCK: usize = 128;
+        let als = self
+            .als
+            .as_ref()
+            .filter(|_| self.weights.contains_key(&Algorithm::Als));
+        users
+            .par_chunks(BLOCK)
+            .flat_map_iter(|block| {
+                let index: Vec<Option<u32>> = block
+                    .iter()
+                    .map(|(id, _)| self.history.inter.user_index(id))
+                    .collect();
+                let known: Vec<u32> = index.iter().flatten().copied().collect();
+                let scores = als.map(|a| a.scores_of(&known)).unwrap_or_default();
+                let items = self.history.inter.items();
+                let mut rows = scores.chunks(items.max(1));
+                let lists: Vec<Vec<Pick>> = block
+                    .iter()
+                    .zip(&index)
+                    .map(|((id, stage), u)| {
+                        let row = u.and(als).and_then(|_| rows.next());
+                        self.list_with(id, *stage, category, row)
+                    })
+                    .collect();
+                lists
+            })
+            .collect()
+    }
+
+    /// [`Recommender::list`], with the user's ALS scores when a block computed them.
+    fn list_with(
+        &self,
+        id: &str,
+        stage: Option<&str>,
+        category: &HashMap<u32, String>,
+        als: Option<&[f32]>,
+    ) -> Vec<Pick> {
         let user = self.history.inter.user_index(id);
         let rules = self.rules(user);
         let mut picks = match user {
-            Some(u) => self.blended(u, stage, &rules, category),
+            Some(u) => self.blended(u, stage, &rules, category, als),
             None => vec![],
         };
         if picks.len() < rules.n {
@@ -285,6 +333,7 @@ impl Recommender<'_> {
         stage: Option<&str>,
         rules: &Rules,
         category: &HashMap<u32, String>,
+        als: Option<&[f32]>,
     ) -> Vec<Pick> {
         // The algorithms in the weights' order, but those the fit left out (an evaluation may
         // weigh one alone that the blend does not use).
@@ -292,7 +341,7 @@ impl Recommender<'_> {
             .weights
             .iter()
             .filter_map(|(a, weight)| {
-                let scorer = self.scorer(*a, u, stage)?;
+                let scorer = self.scorer(*a, u, stage, als)?;
                 Some((
                     *a,
                     Part {
@@ -318,11 +367,20 @@ impl Recommender<'_> {
     }
 
     /// One algorithm's scores for user `u`, in the form its candidates come cheapest.
-    fn scorer(&self, a: Algorithm, u: u32, stage: Option<&str>) -> Option<Scorer<'_>> {
+    fn scorer<'s>(
+        &'s self,
+        a: Algorithm,
+        u: u32,
+        stage: Option<&str>,
+        als: Option<&'s [f32]>,
+    ) -> Option<Scorer<'s>> {
         let (items, weights) = self.history.inter.matrix.row(u as usize);
         Some(match a {
             Algorithm::ItemItem => Scorer::Sparse(self.knn.as_ref()?.sparse_scores(items, weights)),
-            Algorithm::Als => Scorer::Dense(self.als.as_ref()?.scores(u)),
+            Algorithm::Als => match als {
+                Some(row) => Scorer::Dense(row.into()),
+                None => Scorer::Dense(self.als.as_ref()?.scores(u).into()),
+            },
             Algorithm::Content => {
                 Scorer::Sparse(self.content.as_ref()?.sparse_scores(items, weights))
             }
@@ -416,7 +474,6 @@ impl Recommender<'_> {
         relevant: &HashMap<String, HashSet<String>>,
         category: &HashMap<u32, String>,
     ) -> Evaluation {
-        use rayon::prelude::*;
         let test_users: Vec<&String> = relevant
             .keys()
             .filter(|id| self.history.inter.user_index(id).is_some())
@@ -433,10 +490,15 @@ impl Recommender<'_> {
         for (name, weights) in runs {
             self.weights = weights;
             let me = &*self;
+            let asked: Vec<(&str, Option<&str>)> = test_users
+                .iter()
+                .map(|id| (id.as_str(), stages.get(*id).map(String::as_str)))
+                .collect();
+            let lists = me.lists(&asked, category);
             let recommended: HashMap<String, Vec<String>> = test_users
-                .par_iter()
-                .map(|id| {
-                    let picks = me.list(id, stages.get(*id).map(String::as_str), category);
+                .iter()
+                .zip(lists)
+                .map(|(id, picks)| {
                     let items = picks
                         .iter()
                         .map(|p| me.history.inter.item_id(p.item).to_string());

@@ -18,7 +18,6 @@ use lifecycle_recommend::als::AlsParams;
 use lifecycle_recommend::item_knn::{ItemKnnParams, Similarity};
 use lifecycle_recommend::serve::{History, InteractionRow, ServeParams};
 use lifecycle_spec::RecommendationSettings;
-use rayon::prelude::*;
 
 use super::{Run, StepInfo};
 use crate::query::Query;
@@ -82,11 +81,12 @@ pub(crate) async fn run(run: &mut Run<'_>) -> Result<Option<u64>> {
             .map_err(RunError::model("recommendations"))?;
         lap("fitted");
         let category = inputs.history.category_index(&inputs.categories);
-        let lists: Vec<_> = inputs
+        let asked: Vec<(&str, Option<&str>)> = inputs
             .users
-            .par_iter()
-            .map(|(id, stage)| fitted.list(id, Some(stage), &category))
+            .iter()
+            .map(|(id, stage)| (id.as_str(), Some(stage.as_str())))
             .collect();
+        let lists = fitted.lists(&asked, &category);
         lap("listed");
         let list = list_batch(&inputs.users, &lists, &inputs.history);
         let neighbours = match (&fitted.knn, write_neighbours) {

@@ -232,11 +232,17 @@ mod tests {
         let users: Vec<String> = (0..410).map(|u| format!("u{u}")).collect();
         for (c, p) in cases.iter().enumerate() {
             let r = p.fit(&history, &stages, &attributes).unwrap();
-            for id in &users {
-                for stage in [stages.get(id).map(String::as_str), Some("vip"), None] {
-                    let fast = r.list(id, stage, &category);
-                    let dense = r.list_dense(id, stage, &category);
-                    assert_eq!(fast, dense, "case {c}, {id}, stage {stage:?}");
+            for stage in [None, Some("vip")] {
+                let asked: Vec<(&str, Option<&str>)> = users
+                    .iter()
+                    .map(|id| (id.as_str(), stage.or(stages.get(id).map(String::as_str))))
+                    .collect();
+                let blocks = r.lists(&asked, &category);
+                for ((id, stage), listed) in asked.iter().zip(&blocks) {
+                    let one = r.list(id, *stage, &category);
+                    let dense = r.list_dense(id, *stage, &category);
+                    assert_eq!(&one, &dense, "case {c}, {id}, stage {stage:?}");
+                    assert_eq!(listed, &dense, "case {c}, {id} in a block, stage {stage:?}");
                 }
             }
         }
