@@ -47,16 +47,12 @@ impl Scorer<'_> {
     pub fn top(&self, k: usize, rules: &impl Eligible) -> Top {
         match self {
             Scorer::Sparse(s) => {
-                let items = s
-                    .iter()
-                    .copied()
-                    .filter(|(i, v)| rules.eligible(*i) && good(*v));
-                best_of(items, k, max_of(s.iter().map(|(_, v)| *v)))
+                let max = max_of(s.iter().map(|(_, v)| *v));
+                best_of(s.iter().copied(), k, max, rules)
             }
             Scorer::Dense(s) => {
                 let items = s.iter().enumerate().map(|(i, v)| (i as u32, *v));
-                let items = items.filter(|(i, v)| good(*v) && rules.eligible(*i));
-                best_of(items, k, max_of(s.iter().copied()))
+                best_of(items, k, max_of(s.iter().copied()), rules)
             }
             Scorer::Ranked(r) => r.top(k, rules),
         }
@@ -78,18 +74,45 @@ fn rank(a: &(u32, f32), b: &(u32, f32)) -> std::cmp::Ordering {
     b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
 }
 
-/// The `k` best of `items` (positive, eligible), and the best score left out.
-fn best_of(items: impl Iterator<Item = (u32, f32)>, k: usize, max: f32) -> Top {
-    let mut all: Vec<(u32, f32)> = items.collect();
-    let mut bound = 0.0;
-    if all.len() > k {
-        all.select_nth_unstable_by(k, rank);
-        bound = all[k..].iter().map(|(_, v)| *v).fold(0f32, f32::max);
-        all.truncate(k);
+/// The `k` best eligible items of `items` with a positive score, and the best eligible score
+/// left out. One pass, holding `k` items; an item is checked against the rules only when it
+/// could enter the list or raise the bound.
+fn best_of(
+    items: impl Iterator<Item = (u32, f32)>,
+    k: usize,
+    max: f32,
+    rules: &impl Eligible,
+) -> Top {
+    let mut best: Vec<(u32, f32)> = Vec::with_capacity(k + 1);
+    let mut bound = 0f32;
+    // Once the list is full: the score below which nothing enters (ties go by item).
+    let mut floor = f32::NEG_INFINITY;
+    for (i, v) in items.filter(|(_, v)| good(*v)) {
+        if v < floor && v <= bound {
+            continue;
+        }
+        let enters = best.len() < k || best.last().is_some_and(|w| rank(&(i, v), w).is_lt());
+        if !enters {
+            if v > bound && rules.eligible(i) {
+                bound = v;
+            }
+            continue;
+        }
+        if !rules.eligible(i) {
+            continue;
+        }
+        if best.len() == k {
+            let (_, out) = best.pop().expect("a full list has a last item");
+            bound = bound.max(out);
+        }
+        let at = best.partition_point(|b| rank(b, &(i, v)).is_lt());
+        best.insert(at, (i, v));
+        if best.len() == k {
+            floor = best[k - 1].1;
+        }
     }
-    all.sort_unstable_by(rank);
     Top {
-        items: all,
+        items: best,
         max,
         bound,
     }
