@@ -83,6 +83,9 @@ fn best_of(
     max: f32,
     rules: &impl Eligible,
 ) -> Top {
+    if k > INSERTION_LIMIT {
+        return selected(items, k, max, rules);
+    }
     let mut best: Vec<(u32, f32)> = Vec::with_capacity(k + 1);
     let mut bound = 0f32;
     // Once the list is full: the score below which nothing enters (ties go by item).
@@ -113,6 +116,34 @@ fn best_of(
     }
     Top {
         items: best,
+        max,
+        bound,
+    }
+}
+
+/// Above this many, [`best_of`] selects instead of keeping a sorted list (whose inserts cost
+/// `k` moves each).
+const INSERTION_LIMIT: usize = 256;
+
+/// [`best_of`] for a large `k`: every eligible item collected, the `k` best selected.
+fn selected(
+    items: impl Iterator<Item = (u32, f32)>,
+    k: usize,
+    max: f32,
+    rules: &impl Eligible,
+) -> Top {
+    let mut all: Vec<(u32, f32)> = items
+        .filter(|(i, v)| good(*v) && rules.eligible(*i))
+        .collect();
+    let mut bound = 0.0;
+    if all.len() > k {
+        all.select_nth_unstable_by(k, rank);
+        bound = all[k..].iter().map(|(_, v)| *v).fold(0f32, f32::max);
+        all.truncate(k);
+    }
+    all.sort_unstable_by(rank);
+    Top {
+        items: all,
         max,
         bound,
     }
@@ -181,6 +212,8 @@ mod tests {
             let top = scorer.top(2, &Not(3));
             assert_eq!(top.items, [(1, 2.0), (4, 2.0)]);
             assert_eq!((top.max, top.bound), (3.0, 0.5));
+            let many = scorer.top(INSERTION_LIMIT + 1, &Not(3));
+            assert_eq!(many.items, [(1, 2.0), (4, 2.0), (0, 0.5)]);
             let all = scorer.top(10, &Not(3));
             assert_eq!(all.items.len(), 3);
             assert_eq!(all.bound, 0.0, "every positive eligible item is listed");
