@@ -50,10 +50,7 @@ impl Scorer<'_> {
                 let max = max_of(s.iter().map(|(_, v)| *v));
                 best_of(s.iter().copied(), k, max, rules)
             }
-            Scorer::Dense(s) => {
-                let items = s.iter().enumerate().map(|(i, v)| (i as u32, *v));
-                best_of(items, k, max_of(s.iter().copied()), rules)
-            }
+            Scorer::Dense(s) => best_of_dense(s, k, max_of(s.iter().copied()), rules),
             Scorer::Ranked(r) => r.top(k, rules),
         }
     }
@@ -86,38 +83,91 @@ fn best_of(
     if k > INSERTION_LIMIT {
         return selected(items, k, max, rules);
     }
-    let mut best: Vec<(u32, f32)> = Vec::with_capacity(k + 1);
-    let mut bound = 0f32;
-    // Once the list is full: the score below which nothing enters (ties go by item).
-    let mut floor = f32::NEG_INFINITY;
-    for (i, v) in items.filter(|(_, v)| good(*v)) {
-        if v < floor && v <= bound {
+    let mut best = Best::new(k);
+    items.for_each(|(i, v)| best.offer(i, v, rules));
+    best.into_top(max)
+}
+
+/// [`best_of`] over a score per item, a chunk of 16 at a time: a chunk whose largest score can
+/// neither enter the list nor raise the bound is passed over whole (most are, once the list is
+/// full), and that test vectorises.
+fn best_of_dense(scores: &[f32], k: usize, max: f32, rules: &impl Eligible) -> Top {
+    if k > INSERTION_LIMIT {
+        let items = scores.iter().enumerate().map(|(i, v)| (i as u32, *v));
+        return selected(items, k, max, rules);
+    }
+    const CHUNK: usize = 16;
+    let mut best = Best::new(k);
+    for (c, chunk) in scores.chunks(CHUNK).enumerate() {
+        // `f32::max` passes over NaN; an infinity is not skipped (and not counted: not good).
+        let top = chunk.iter().fold(f32::NEG_INFINITY, |a, b| a.max(*b));
+        if best.passes_over(top) {
             continue;
         }
-        let enters = best.len() < k || best.last().is_some_and(|w| rank(&(i, v), w).is_lt());
-        if !enters {
-            if v > bound && rules.eligible(i) {
-                bound = v;
-            }
-            continue;
-        }
-        if !rules.eligible(i) {
-            continue;
-        }
-        if best.len() == k {
-            let (_, out) = best.pop().expect("a full list has a last item");
-            bound = bound.max(out);
-        }
-        let at = best.partition_point(|b| rank(b, &(i, v)).is_lt());
-        best.insert(at, (i, v));
-        if best.len() == k {
-            floor = best[k - 1].1;
+        for (j, v) in chunk.iter().enumerate() {
+            best.offer((c * CHUNK + j) as u32, *v, rules);
         }
     }
-    Top {
-        items: best,
-        max,
-        bound,
+    best.into_top(max)
+}
+
+/// The running `k` best of [`best_of`]: sorted, best first.
+struct Best {
+    k: usize,
+    items: Vec<(u32, f32)>,
+    /// The best eligible score left out so far.
+    bound: f32,
+    /// Once the list is full: the score below which nothing enters (ties go by item).
+    floor: f32,
+}
+
+impl Best {
+    fn new(k: usize) -> Best {
+        Best {
+            k,
+            items: Vec::with_capacity(k + 1),
+            bound: 0.0,
+            floor: f32::NEG_INFINITY,
+        }
+    }
+
+    /// Whether a score can change nothing: below the floor and not above the bound.
+    fn passes_over(&self, v: f32) -> bool {
+        v < self.floor && v <= self.bound
+    }
+
+    fn offer(&mut self, i: u32, v: f32, rules: &impl Eligible) {
+        if !good(v) || self.passes_over(v) {
+            return;
+        }
+        let full = self.items.len() == self.k;
+        let enters = !full || self.items.last().is_some_and(|w| rank(&(i, v), w).is_lt());
+        if !enters {
+            if v > self.bound && rules.eligible(i) {
+                self.bound = v;
+            }
+            return;
+        }
+        if !rules.eligible(i) {
+            return;
+        }
+        if full {
+            let (_, out) = self.items.pop().expect("a full list has a last item");
+            self.bound = self.bound.max(out);
+        }
+        let at = self.items.partition_point(|b| rank(b, &(i, v)).is_lt());
+        self.items.insert(at, (i, v));
+        if self.items.len() == self.k {
+            self.floor = self.items[self.k - 1].1;
+        }
+    }
+
+    fn into_top(self, max: f32) -> Top {
+        Top {
+            items: self.items,
+            max,
+            bound: self.bound,
+        }
     }
 }
 
