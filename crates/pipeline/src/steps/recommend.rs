@@ -76,23 +76,16 @@ pub(crate) async fn run(run: &mut Run<'_>) -> Result<Option<u64>> {
                 "recommendations: {what}"
             )
         };
-        let fitted = params
-            .fit(&inputs.history, &stages, &attributes)
-            .map_err(RunError::model("recommendations"))?;
-        lap("fitted");
-        let category = inputs.history.category_index(&inputs.categories);
-        let asked: Vec<(&str, Option<&str>)> = inputs
-            .users
-            .iter()
-            .map(|(id, stage)| (id.as_str(), Some(stage.as_str())))
-            .collect();
-        let lists = fitted.lists(&asked, &category);
-        lap("listed");
-        let list = list_batch(&inputs.users, &lists, &inputs.history);
-        let neighbours = match (&fitted.knn, write_neighbours) {
-            (Some(knn), true) => Some(neighbours_batch(&inputs.history, knn)),
-            _ => None,
+        let sizes = (inputs.history.inter.users(), inputs.history.inter.items());
+        let served = Served {
+            params: &params,
+            inputs: &inputs,
+            stages: &stages,
+            attributes: &attributes,
         };
+        let (list, neighbours) = served.lists(write_neighbours, &lap)?;
+        // The served fit is gone; its history goes too, before the evaluation's fit.
+        drop(inputs.history);
         let mut trained = params
             .fit(&inputs.train, &stages, &attributes)
             .map_err(RunError::model("recommendations"))?;
@@ -101,7 +94,6 @@ pub(crate) async fn run(run: &mut Run<'_>) -> Result<Option<u64>> {
         let evaluation = trained.evaluate(&stages, &inputs.relevant, &train_category);
         lap("evaluated");
         let split = export.then(|| split_batches(&inputs.train, &inputs.relevant));
-        let sizes = (inputs.history.inter.users(), inputs.history.inter.items());
         Ok((list, neighbours, evaluation, split, sizes))
     };
     let (list, neighbours, evaluation, split, (users, items)) =
@@ -132,6 +124,46 @@ pub(crate) async fn run(run: &mut Run<'_>) -> Result<Option<u64>> {
 }
 
 /// The spec's `[recommendations]` as serving settings.
+/// What serving every user needs.
+struct Served<'a> {
+    params: &'a ServeParams,
+    inputs: &'a Inputs,
+    stages: &'a HashMap<String, String>,
+    attributes: &'a HashMap<String, Vec<String>>,
+}
+
+impl Served<'_> {
+    /// Fits on the whole history and lists every user: the `recommendations` batch, and the
+    /// `item_neighbours` batch when asked for. The fit is dropped on return.
+    fn lists(
+        &self,
+        write_neighbours: bool,
+        lap: &impl Fn(&str),
+    ) -> Result<(RecordBatch, Option<RecordBatch>)> {
+        let history = &self.inputs.history;
+        let fitted = self
+            .params
+            .fit(history, self.stages, self.attributes)
+            .map_err(RunError::model("recommendations"))?;
+        lap("fitted");
+        let category = history.category_index(&self.inputs.categories);
+        let asked: Vec<(&str, Option<&str>)> = self
+            .inputs
+            .users
+            .iter()
+            .map(|(id, stage)| (id.as_str(), Some(stage.as_str())))
+            .collect();
+        let lists = fitted.lists(&asked, &category);
+        lap("listed");
+        let list = list_batch(&self.inputs.users, &lists, history);
+        let neighbours = match (&fitted.knn, write_neighbours) {
+            (Some(knn), true) => Some(neighbours_batch(history, knn)),
+            _ => None,
+        };
+        Ok((list, neighbours))
+    }
+}
+
 fn serve_params(r: &RecommendationSettings) -> ServeParams {
     let a = &r.als;
     ServeParams {
