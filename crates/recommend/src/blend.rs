@@ -11,18 +11,26 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::Scored;
+/// An algorithm's share of an item's blended score: its score over its best, times its weight;
+/// none for a score that is not positive and finite, or an algorithm whose best is not positive.
+/// The one definition both the short lists (`shortlist`) and the whole-catalogue reference use.
+pub(crate) fn share(weight: f32, score: f32, best: f32) -> Option<f32> {
+    (best > 0.0 && score.is_finite() && score > 0.0).then(|| weight * score / best)
+}
 
-/// One algorithm's scores for one user, over every item.
-pub struct Source<'a> {
+/// One algorithm's scores for one user, over every item (the whole-catalogue blend, kept as
+/// the reference the short lists are tested against).
+#[cfg(test)]
+pub(crate) struct Source<'a> {
     pub name: &'a str,
     pub weight: f32,
     pub scores: &'a [f32],
 }
 
 /// A blended candidate.
+#[cfg(test)]
 #[derive(Debug, Clone, PartialEq)]
-pub struct Blended {
+pub(crate) struct Blended {
     pub item: u32,
     pub score: f32,
     /// The algorithm with the largest weighted share of the score.
@@ -31,7 +39,8 @@ pub struct Blended {
 
 /// Blends `sources` (all over the same items) and returns every item with a positive score,
 /// best first (ties: lower item index first).
-pub fn blend(sources: &[Source]) -> Vec<Blended> {
+#[cfg(test)]
+pub(crate) fn blend(sources: &[Source]) -> Vec<Blended> {
     let n = sources.iter().map(|s| s.scores.len()).max().unwrap_or(0);
     let mut total = vec![0f32; n];
     let mut best: Vec<(f32, usize)> = vec![(0.0, 0); n];
@@ -42,14 +51,10 @@ pub fn blend(sources: &[Source]) -> Vec<Blended> {
             .copied()
             .filter(|v| v.is_finite())
             .fold(0f32, f32::max);
-        if max <= 0.0 {
-            continue;
-        }
         for (i, v) in s.scores.iter().enumerate() {
-            if !v.is_finite() || *v <= 0.0 {
+            let Some(part) = share(s.weight, *v, max) else {
                 continue;
-            }
-            let part = s.weight * v / max;
+            };
             total[i] += part;
             if part > best[i].0 {
                 best[i] = (part, k);
@@ -118,15 +123,6 @@ pub fn apply_rules<T>(
         out.push(c);
     }
     out
-}
-
-/// [`apply_rules`] on plain scored items.
-pub fn apply_rules_scored(
-    candidates: Vec<Scored>,
-    rules: &Rules,
-    category: &HashMap<u32, String>,
-) -> Vec<Scored> {
-    apply_rules(candidates, |s| s.item, rules, category)
 }
 
 #[cfg(test)]

@@ -47,15 +47,19 @@ pub enum RecommendError {
 }
 
 /// A scored item for one user, best first in any list.
+#[cfg(test)]
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Scored {
+pub(crate) struct Scored {
     /// Dense item index (see [`Interactions::item_id`]).
     pub item: u32,
     pub score: f32,
 }
 
-/// The `n` best of `scores` (by score, then by lower index), skipping `exclude(item)`.
-pub fn top_n(scores: &[f32], n: usize, exclude: impl Fn(u32) -> bool) -> Vec<Scored> {
+/// The `n` best of `scores` (by score, then by lower index), skipping `exclude(item)`: the
+/// whole-catalogue ranking the tests' reference listing uses (serving ranks with
+/// `candidates`).
+#[cfg(test)]
+pub(crate) fn top_n(scores: &[f32], n: usize, exclude: impl Fn(u32) -> bool) -> Vec<Scored> {
     let mut best: Vec<Scored> = Vec::with_capacity(n + 1);
     for (i, s) in scores.iter().enumerate() {
         let i = i as u32;

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use crate::blend::{Rules, apply_rules};
+use crate::blend::{Rules, apply_rules, share};
 use crate::candidates::{Scorer, Top};
 
 /// One algorithm of a blend, for one user.
@@ -64,19 +64,14 @@ pub(crate) fn blend(
 }
 
 /// `item`'s blended score: each algorithm's score over its best, times its weight, summed in
-/// the parts' order (the sum [`crate::blend::blend`] adds).
+/// the parts' order (the sum the whole-catalogue blend adds).
 fn score(parts: &[Part], tops: &[Top], item: u32) -> Option<Blended> {
     let mut total = 0f32;
     let mut best = (0f32, 0usize);
     for (k, (p, t)) in parts.iter().zip(tops).enumerate() {
-        if t.max <= 0.0 {
+        let Some(share) = share(p.weight, p.scorer.at(item), t.max) else {
             continue;
-        }
-        let v = p.scorer.at(item);
-        if !v.is_finite() || v <= 0.0 {
-            continue;
-        }
-        let share = p.weight * v / t.max;
+        };
         total += share;
         if share > best.0 {
             best = (share, k);
@@ -94,9 +89,7 @@ fn score(parts: &[Part], tops: &[Top], item: u32) -> Option<Blended> {
 fn left_out_bound(parts: &[Part], tops: &[Top]) -> f32 {
     let mut bound = 0f32;
     for (p, t) in parts.iter().zip(tops) {
-        if t.max > 0.0 && t.bound > 0.0 {
-            bound += p.weight * t.bound / t.max;
-        }
+        bound += share(p.weight, t.bound, t.max).unwrap_or(0.0);
     }
     bound
 }

@@ -193,27 +193,7 @@ impl JobSpec {
         }
 
         let t = &self.event_types;
-        for (key, list) in [
-            ("event_types.purchase", &t.purchase),
-            ("event_types.engagement", &t.engagement),
-            ("event_types.signup", &t.signup),
-        ] {
-            if list.iter().any(|s| s.is_empty()) {
-                return Err(SpecError::invalid(
-                    key,
-                    "event type names must not be empty",
-                ));
-            }
-        }
-        let mut seen = BTreeSet::new();
-        for ty in t.purchase.iter().chain(&t.engagement).chain(&t.signup) {
-            if !seen.insert(ty.as_str()) {
-                return Err(SpecError::invalid(
-                    "event_types",
-                    format!("`{ty}` is listed in more than one group"),
-                ));
-            }
-        }
+        validate_event_types(t)?;
 
         let q = &self.quality;
         if !(0.0..=1.0).contains(&q.max_bad_fraction) {
@@ -274,6 +254,32 @@ impl JobSpec {
             source: self,
         })
     }
+}
+
+/// Event type names are not empty and each is in one group only.
+fn validate_event_types(t: &crate::raw::EventTypes) -> Result<()> {
+    for (key, list) in [
+        ("event_types.purchase", &t.purchase),
+        ("event_types.engagement", &t.engagement),
+        ("event_types.signup", &t.signup),
+    ] {
+        if list.iter().any(|s| s.is_empty()) {
+            return Err(SpecError::invalid(
+                key,
+                "event type names must not be empty",
+            ));
+        }
+    }
+    let mut seen = BTreeSet::new();
+    for ty in t.purchase.iter().chain(&t.engagement).chain(&t.signup) {
+        if !seen.insert(ty.as_str()) {
+            return Err(SpecError::invalid(
+                "event_types",
+                format!("`{ty}` is listed in more than one group"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Values from the command line that replace spec settings. They are applied to the spec as
