@@ -44,12 +44,8 @@ async fn summary() -> Vec<(u32, f64, f64, f64, Option<f64>)> {
     )
     .await
     .unwrap();
-    let good = ctx
-        .sql(lifecycle_features::quality::good_events_sql(false))
-        .await
-        .unwrap();
-    ctx.register_table("events_good", good.into_view()).unwrap();
-    lifecycle_features::quality::register_quarantine_and_clean(&ctx)
+    let distinct = lifecycle_features::quality::Distinct::AsTheyAre;
+    lifecycle_features::quality::register_clean(&ctx, &distinct, false)
         .await
         .unwrap();
     let cutoff = chrono::DateTime::parse_from_rfc3339("1997-10-01T00:00:00Z")

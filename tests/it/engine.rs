@@ -46,14 +46,14 @@ async fn a_memory_limit_spills_and_publishes_the_same_bytes() {
     let free = run(&spec(dir.path(), "free", ""), AS_OF, RUN_TIME)
         .await
         .unwrap();
-    let limited = spec(dir.path(), "limited", "memory_limit = \"16MiB\"\n");
+    let limited = spec(dir.path(), "limited", "memory_limit = \"32MiB\"\n");
     let limited = run(&limited, AS_OF, RUN_TIME).await.unwrap();
 
     let free_use = free.manifest.resources.unwrap();
     let limited_use = limited.manifest.resources.unwrap();
     assert_eq!(free_use.memory_limit, None);
     assert_eq!(free_use.spill_files, 0, "{free_use:?}");
-    assert_eq!(limited_use.memory_limit, Some(16 << 20));
+    assert_eq!(limited_use.memory_limit, Some(32 << 20));
     assert!(
         limited_use.spill_files > 0 && limited_use.spilled_bytes > 0,
         "the limited run must spill: {limited_use:?}"

@@ -49,7 +49,7 @@ pub struct RegisteredInput {
 }
 
 /// Registers `<table>_raw` (the files as they are) and `<table>_mapped` (the contract columns,
-/// plus `raw_<time column>` text for quarantine records) on `ctx`.
+/// plus `raw_<time column>`, the time value as read, for quarantine records) on `ctx`.
 pub async fn register_input(
     ctx: &SessionContext,
     src: &ValidSource,
@@ -110,6 +110,12 @@ pub async fn register_input(
         pruned_files: pruned,
         mapped_sql,
     })
+}
+
+/// Parquet as the session reads it: text as `Utf8`, not views (`crate::session_config`), so
+/// that the mapping's casts to text copy nothing.
+fn parquet_format(ctx: &SessionContext) -> ParquetFormat {
+    ParquetFormat::default().with_options(ctx.state().default_table_options().parquet)
 }
 
 fn is_hidden(rel: &str) -> bool {
@@ -178,11 +184,11 @@ async fn register_listing(
         .map(|meta| {
             let store = store.clone();
             let state: &dyn datafusion::catalog::Session = &state;
+            let format = parquet_format(ctx);
             async move {
                 let url = loc.url_of(&meta.location).to_string();
                 let unreadable_as = |e| unreadable(loc, &meta, src.format.name(), e);
                 if src.format == InputFormat::Parquet {
-                    let format = ParquetFormat::default();
                     let schema = format
                         .infer_schema(state, &store, std::slice::from_ref(&meta))
                         .await
@@ -225,7 +231,7 @@ async fn register_listing(
     }
 
     let format: Arc<dyn FileFormat> = match src.format {
-        InputFormat::Parquet => Arc::new(ParquetFormat::default()),
+        InputFormat::Parquet => Arc::new(parquet_format(ctx)),
         _ => Arc::new(csv_format(src, objects[0].location.as_ref())),
     };
     let urls = objects
@@ -286,7 +292,7 @@ async fn read_to_end(
     schema: SchemaRef,
 ) -> std::result::Result<(), String> {
     let format: Arc<dyn FileFormat> = match src.format {
-        InputFormat::Parquet => Arc::new(ParquetFormat::default()),
+        InputFormat::Parquet => Arc::new(parquet_format(ctx)),
         _ => Arc::new(csv_format(src, url)),
     };
     let url = ListingTableUrl::parse(url).map_err(|e| e.to_string())?;
@@ -559,7 +565,9 @@ fn mapped_select(src: &ValidSource, schema: &Schema, raw: &str) -> String {
             // lands in the quarantine as `purchase_without_amount`, not the whole run failing.
             ContractKind::Number => format!("TRY_CAST({value_sql} AS DOUBLE)"),
             ContractKind::Time => {
-                raw_times.insert(contract.clone(), format!("CAST({value_sql} AS VARCHAR)"));
+                // As read: cast to text only where a quarantine record needs it (casting
+                // every good row's timestamp to text would cost more than the rules).
+                raw_times.insert(contract.clone(), value_sql.clone());
                 let unit = time.unit.map(|u| match u {
                     lifecycle_spec::TimeUnit::Seconds => "seconds",
                     lifecycle_spec::TimeUnit::Milliseconds => "milliseconds",

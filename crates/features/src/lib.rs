@@ -3,7 +3,7 @@
 //!
 //! The steps register named tables on one [`SessionContext`], each built from the last:
 //! `<table>_raw` → `<table>_mapped` ([`input::register_input`]) → `events_checked`,
-//! `quarantine`, `events_clean` ([`quality::register_quality_views`]) → `user_features`
+//! `quarantine`, `events_clean` ([`quality`]) → `user_features`
 //! ([`user_features::user_features_sql`]) → `user_segments` and `stage_transitions`
 //! ([`segments`]). Nothing runs until a table is collected or written. Start from
 //! [`new_session`], which also registers the functions the SQL needs.
@@ -11,12 +11,16 @@
 pub mod churn_labels;
 pub mod clv_summary;
 #[cfg(test)]
+mod dedup_property;
+#[cfg(test)]
 mod differential;
+pub mod duplicates;
 pub mod input;
 pub mod interactions;
 #[cfg(test)]
 mod properties;
 pub mod quality;
+pub mod row_hash;
 pub mod segments;
 pub mod sql;
 #[cfg(test)]
@@ -81,7 +85,10 @@ pub fn session_config(mut config: SessionConfig) -> SessionConfig {
 /// The functions the pipeline's SQL uses. A distributed run registers them on the scheduler
 /// and every executor too.
 pub fn functions() -> Vec<std::sync::Arc<datafusion::logical_expr::ScalarUDF>> {
-    vec![std::sync::Arc::new(time_udf::to_utc_udf())]
+    vec![
+        std::sync::Arc::new(time_udf::to_utc_udf()),
+        std::sync::Arc::new(row_hash::row_hash_udf()),
+    ]
 }
 
 /// Registers [`functions`] on `ctx`.

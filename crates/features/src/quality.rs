@@ -15,12 +15,16 @@
 //! | `future_event_time` | `event_time` is later than the run's wall-clock time plus `quality.max_future_hours` |
 //! | `duplicate` | the row equals another good row in all five contract columns; one copy is kept, and the quarantine record carries `copies` = the number of extra copies (off with `quality.deduplicate = false`) |
 //!
+//! Duplicates are found without grouping every event: the rows whose hash repeats are the only
+//! ones grouped ([`crate::duplicates`], [`Distinct`]).
+//!
 //! Rows a spec `filter` excludes are not bad rows: they are counted separately
 //! (`rows_filtered`), because the user asked for them to go.
 
 use chrono::{DateTime, Utc};
 use datafusion::prelude::SessionContext;
 
+use crate::duplicates::{COLUMNS, row_hash_sql};
 use crate::sql::{in_list, views};
 use crate::{FeatureError, Result};
 
@@ -52,7 +56,7 @@ pub async fn register_checked(
     let checked = format!(
         "SELECT user_id, event_time, raw_event_time, event_type, item_id, amount, CASE \
            WHEN user_id IS NULL OR user_id = '' THEN 'missing_user_id' \
-           WHEN event_time IS NULL AND (raw_event_time IS NULL OR trim(raw_event_time) = '') THEN 'missing_event_time' \
+           WHEN event_time IS NULL AND (raw_event_time IS NULL OR trim(CAST(raw_event_time AS VARCHAR)) = '') THEN 'missing_event_time' \
            WHEN event_time IS NULL THEN 'unparseable_event_time' \
            WHEN event_type IS NULL OR event_type = '' THEN 'missing_event_type' \
            WHEN event_type IN ({purchase}) AND amount IS NULL THEN 'purchase_without_amount' \
@@ -64,43 +68,112 @@ pub async fn register_checked(
     register(ctx, "events_checked", &checked).await
 }
 
-/// The SELECT for `events_good`: the rows that broke no rule, one row per distinct event with
-/// `copies` = how often it occurred (always 1 without deduplication). The pipeline writes it
-/// once to its staging area, so the costly grouping of every event runs once for both the
-/// duplicate records and the features.
-pub fn good_events_sql(deduplicate: bool) -> &'static str {
-    if deduplicate {
-        "SELECT user_id, event_time, event_type, item_id, amount, count(*) AS copies \
-         FROM events_checked WHERE rule IS NULL \
-         GROUP BY user_id, event_time, event_type, item_id, amount"
-    } else {
-        "SELECT user_id, event_time, event_type, item_id, amount, CAST(1 AS BIGINT) AS copies \
-         FROM events_checked WHERE rule IS NULL"
+/// How the good rows become distinct events (`events_clean`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Distinct {
+    /// Every good row is an event: `quality.deduplicate = false`, or no row hash repeats.
+    AsTheyAre,
+    /// Only the rows carrying one of these row hashes can be duplicates
+    /// ([`crate::duplicates`]): they alone are grouped into `events_grouped`.
+    Candidates(Vec<i64>),
+    /// Every good row is grouped into `events_grouped` (too many candidates to list).
+    All,
+}
+
+impl Distinct {
+    /// Whether `events_grouped` exists (and [`Distinct::grouped_sql`] says what it is).
+    pub fn groups(&self) -> bool {
+        !matches!(self, Distinct::AsTheyAre)
+    }
+
+    /// The SELECT for `events_grouped`: the grouped rows, one per distinct event, with `copies`
+    /// = how often it occurred. A run stages it once: both the quarantine and every reader of
+    /// `events_clean` use it.
+    pub fn grouped_sql(&self) -> Option<String> {
+        let only = match self {
+            Distinct::AsTheyAre => return None,
+            Distinct::Candidates(hashes) => {
+                format!(" AND {} IN ({})", row_hash_sql(), list(hashes))
+            }
+            Distinct::All => String::new(),
+        };
+        Some(format!(
+            "SELECT {COLUMNS}, count(*) AS copies FROM {} WHERE rule IS NULL{only} \
+             GROUP BY {COLUMNS}",
+            views::EVENTS_CHECKED
+        ))
+    }
+
+    /// The SELECT for `events_clean`: every distinct good event once, read from the checked
+    /// events directly where they cannot be duplicates; from the mapped events, without
+    /// evaluating the rules again, when `all_good` (no row broke one: the duplicate search
+    /// counted them).
+    pub fn clean_sql(&self, all_good: bool) -> String {
+        let good = match all_good {
+            true => views::EVENTS_MAPPED.to_string(),
+            false => format!("{} WHERE rule IS NULL", views::EVENTS_CHECKED),
+        };
+        let and = if all_good { "WHERE" } else { "AND" };
+        let grouped = views::EVENTS_GROUPED;
+        match self {
+            Distinct::AsTheyAre => format!("SELECT {COLUMNS} FROM {good}"),
+            Distinct::Candidates(hashes) => format!(
+                "SELECT {COLUMNS} FROM {good} {and} {} NOT IN ({}) \
+                 UNION ALL SELECT {COLUMNS} FROM {grouped}",
+                row_hash_sql(),
+                list(hashes)
+            ),
+            Distinct::All => format!("SELECT {COLUMNS} FROM {grouped}"),
+        }
     }
 }
 
-/// Registers `quarantine` and `events_clean` from `events_checked` and `events_good`.
-/// Without deduplication `events_good` never has `copies > 1`, so no duplicate is recorded; when
-/// it is on, duplicates keep `raw_event_time` null (their time parsed: it is in `event_time`).
-pub async fn register_quarantine_and_clean(ctx: &SessionContext) -> Result<()> {
-    let quarantine = "SELECT rule, user_id, event_time, raw_event_time, event_type, item_id, amount, \
-           CAST(1 AS BIGINT) AS copies FROM events_checked WHERE rule IS NOT NULL \
-         UNION ALL \
-         SELECT 'duplicate' AS rule, user_id, event_time, CAST(NULL AS VARCHAR) AS raw_event_time, \
-           event_type, item_id, amount, copies - 1 AS copies FROM events_good WHERE copies > 1";
-    register(ctx, "quarantine", quarantine).await?;
-    register(
-        ctx,
-        "events_clean",
-        "SELECT user_id, event_time, event_type, item_id, amount FROM events_good",
-    )
-    .await
+fn list(hashes: &[i64]) -> String {
+    let texts: Vec<String> = hashes.iter().map(i64::to_string).collect();
+    texts.join(", ")
+}
+
+/// Registers `quarantine`: the rows that broke a rule (none are looked for when `bad_rows` is
+/// false: the duplicate search counted none) and, when `grouped`, one record per duplicate
+/// with `copies` = its extra copies. Duplicates keep `raw_event_time` null (their time parsed:
+/// it is in `event_time`).
+pub async fn register_quarantine(
+    ctx: &SessionContext,
+    bad_rows: bool,
+    grouped: bool,
+) -> Result<()> {
+    let mut sql = format!(
+        "SELECT rule, user_id, event_time, CAST(raw_event_time AS VARCHAR) AS raw_event_time, \
+           event_type, item_id, amount, CAST(1 AS BIGINT) AS copies \
+         FROM {} WHERE rule IS NOT NULL AND {bad_rows}",
+        views::EVENTS_CHECKED
+    );
+    if grouped {
+        sql += &format!(
+            " UNION ALL SELECT 'duplicate' AS rule, user_id, event_time, \
+               CAST(NULL AS VARCHAR) AS raw_event_time, event_type, item_id, amount, \
+               copies - 1 AS copies FROM {} WHERE copies > 1",
+            views::EVENTS_GROUPED
+        );
+    }
+    register(ctx, views::QUARANTINE, &sql).await
+}
+
+/// Registers `events_clean` as `distinct` says ([`Distinct::clean_sql`]).
+pub async fn register_clean(
+    ctx: &SessionContext,
+    distinct: &Distinct,
+    all_good: bool,
+) -> Result<()> {
+    register(ctx, views::EVENTS_CLEAN, &distinct.clean_sql(all_good)).await
 }
 
 async fn register(ctx: &SessionContext, name: &str, sql: &str) -> Result<()> {
     let df = ctx
         .sql(sql)
         .await
+        .map_err(FeatureError::engine("plan quality rules"))?;
+    ctx.deregister_table(name)
         .map_err(FeatureError::engine("plan quality rules"))?;
     ctx.register_table(name, df.into_view())
         .map_err(FeatureError::engine("plan quality rules"))?;

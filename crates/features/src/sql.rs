@@ -12,8 +12,9 @@ pub mod views {
     pub const ITEMS_MAPPED: &str = "items_mapped";
     /// Mapped events with the first quality rule each breaks.
     pub const EVENTS_CHECKED: &str = "events_checked";
-    /// Distinct good events with their copies (staged by a run).
-    pub const EVENTS_GOOD: &str = "events_good";
+    /// Good rows that can be duplicates grouped on the five contract columns, with their
+    /// copies (staged by a run; see `quality::Distinct`).
+    pub const EVENTS_GROUPED: &str = "events_grouped";
     /// Rows that broke a rule.
     pub const QUARANTINE: &str = "quarantine";
     /// Good events, one row per distinct event.

@@ -164,7 +164,8 @@ fn convert(
             let micros =
                 micros.as_primitive::<datafusion::arrow::datatypes::TimestampMicrosecondType>();
             if zone.is_some() {
-                micros.iter().collect()
+                // Already an instant: only the zone it is shown in changes.
+                micros.clone()
             } else {
                 micros
                     .iter()

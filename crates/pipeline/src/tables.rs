@@ -25,9 +25,11 @@ pub enum Table {
     RecommendationTest,
 }
 
-/// The staged table of good events, one row per distinct event: written to the run's folder
-/// for the later steps, never published.
-pub(crate) const GOOD_EVENTS: &str = "_events_good";
+/// The staged tables of events for the later steps, written to the run's folder and never
+/// published: the good rows that can be duplicates, grouped (`quality::Distinct`), and the clean
+/// events of a text (CSV) log or a cluster run (see `steps::ingest`).
+pub(crate) const GROUPED_EVENTS: &str = "_events_grouped";
+pub(crate) const CLEAN_EVENTS: &str = "_events_clean";
 
 impl Table {
     /// Every table, in the order a run writes them.

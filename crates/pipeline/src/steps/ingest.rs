@@ -1,17 +1,20 @@
 //! Reading and checking the inputs: every input file checked against the spec's mapping and
-//! registered (`events`, `users`, `items`), then the quality rules: distinct good events staged
-//! once for the later steps, bad rows written to `quarantine` and counted per rule.
+//! registered (`events`, `users`, `items`), then the quality rules: exact duplicates found
+//! (`lifecycle_features::duplicates`), the clean events registered for the later steps (read
+//! from the input files directly where they can be), bad rows written to `quarantine` and
+//! counted per rule.
 
+use lifecycle_features::duplicates::{self, Found};
 use lifecycle_features::input::find_unreadable;
-use lifecycle_features::quality;
+use lifecycle_features::quality::{self, Distinct};
 use lifecycle_features::sql::{self, views};
-use lifecycle_spec::DataError;
+use lifecycle_spec::{DataError, InputFormat};
 
 use super::{Run, StepInfo};
 use crate::manifest::RowCounts;
 use crate::query::Query;
 use crate::session::register_store;
-use crate::tables::{GOOD_EVENTS, Table};
+use crate::tables::{CLEAN_EVENTS, GROUPED_EVENTS, Table};
 use crate::{Result, RunError};
 
 pub(crate) const READ: StepInfo = StepInfo {
@@ -64,16 +67,75 @@ pub(crate) async fn quality(run: &mut Run<'_>) -> Result<Option<u64>> {
 }
 
 async fn check_rows(run: &mut Run<'_>) -> Result<Option<u64>> {
+    let (distinct, bad_rows) = find_duplicates(run).await?;
+    register_clean(run, &distinct, !bad_rows).await?;
+    write_quarantine(run, bad_rows, distinct.groups()).await
+}
+
+/// How the good rows become distinct events, and whether rows that broke a rule are to be
+/// looked for (not when the duplicate search counted none).
+async fn find_duplicates(run: &Run<'_>) -> Result<(Distinct, bool)> {
+    if !run.spec.quality.deduplicate || !run.out.publishes() {
+        return Ok((Distinct::AsTheyAre, true));
+    }
+    // A local run sorts the hashes in memory when its pool can hold them; a cluster has SQL.
+    let in_memory = match run.usage {
+        Some(_) => duplicates::search_in_memory(&run.ctx).await?,
+        None => None,
+    };
+    let found = match in_memory {
+        Some(found) => found,
+        None => duplicates::search_with_sql(&run.ctx).await?,
+    };
+    Ok(match found {
+        Found::TooMany => (Distinct::All, true),
+        Found::Candidates { hashes, bad_rows } => {
+            tracing::debug!(
+                candidates = hashes.len(),
+                ?bad_rows,
+                "duplicate search done"
+            );
+            let distinct = match hashes.is_empty() {
+                true => Distinct::AsTheyAre,
+                false => Distinct::Candidates(hashes),
+            };
+            (distinct, bad_rows != Some(0))
+        }
+    })
+}
+
+/// Stages `events_grouped` when there is one and registers `events_clean` (from the mapped
+/// events when `all_good`: no row broke a rule). That is staged too
+/// when the events are text, which every later step would otherwise parse again, and on a
+/// cluster, whose executors then read one file instead of each step's plan carrying the whole
+/// mapping (deep plans are what a scheduler decodes most slowly).
+async fn register_clean(run: &mut Run<'_>, distinct: &Distinct, all_good: bool) -> Result<()> {
     let q = Query::new(&run.ctx, "quality rules");
-    let dedup = run.spec.quality.deduplicate;
-    let sql = quality::good_events_sql(dedup);
-    let good = run
-        .out
-        .staged(q, GOOD_EVENTS, sql, views::EVENTS_GOOD)
-        .await?;
-    tracing::debug!(distinct_good_events = good, "good events staged");
-    quality::register_quarantine_and_clean(&run.ctx).await?;
-    let q = q.step(Table::Quarantine.name());
+    if let Some(sql) = distinct.grouped_sql() {
+        let grouped = run
+            .out
+            .staged(q, GROUPED_EVENTS, &sql, views::EVENTS_GROUPED)
+            .await?;
+        tracing::debug!(grouped, "the rows that can be duplicates grouped");
+    }
+    quality::register_clean(&run.ctx, distinct, all_good).await?;
+    let text = !matches!(run.spec.events.format, InputFormat::Parquet);
+    let cluster = run.usage.is_none();
+    if (text || cluster) && *distinct != Distinct::All {
+        let sql = format!("SELECT * FROM {}", views::EVENTS_CLEAN);
+        let clean = run
+            .out
+            .staged(q, CLEAN_EVENTS, &sql, views::EVENTS_CLEAN)
+            .await?;
+        tracing::debug!(clean, "clean events staged");
+    }
+    Ok(())
+}
+
+/// Writes `quarantine` and counts its rows per rule.
+async fn write_quarantine(run: &mut Run<'_>, bad_rows: bool, grouped: bool) -> Result<Option<u64>> {
+    quality::register_quarantine(&run.ctx, bad_rows, grouped).await?;
+    let q = Query::new(&run.ctx, Table::Quarantine.name());
     run.out
         .sql(q, Table::Quarantine, &quality::quarantine_sql(), None)
         .await?;
