@@ -7,10 +7,10 @@ use lifecycle_pipeline::RunError;
 
 use crate::common::*;
 
-/// About 100,000 events over 2,000 users: enough to spill under 16 MiB.
-fn generated(dir: &Path) {
+/// A generated log of `users` users over 120 days (2,000 users: about 100,000 events).
+fn generated(dir: &Path, users: u64) {
     let params = lifecycle_synth::GeneratorParams {
-        users: 2000,
+        users,
         days: 120,
         ..Default::default()
     };
@@ -42,18 +42,20 @@ const RUN_TIME: &str = "2024-04-20T06:00:00Z";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_memory_limit_spills_and_publishes_the_same_bytes() {
     let dir = tempfile::tempdir().unwrap();
-    generated(dir.path());
+    // Enough events that the feature aggregations outgrow 24 MiB (the duplicate check needs
+    // about 3 MB of it).
+    generated(dir.path(), 8000);
     let free = run(&spec(dir.path(), "free", ""), AS_OF, RUN_TIME)
         .await
         .unwrap();
-    let limited = spec(dir.path(), "limited", "memory_limit = \"32MiB\"\n");
+    let limited = spec(dir.path(), "limited", "memory_limit = \"24MiB\"\n");
     let limited = run(&limited, AS_OF, RUN_TIME).await.unwrap();
 
     let free_use = free.manifest.resources.unwrap();
     let limited_use = limited.manifest.resources.unwrap();
     assert_eq!(free_use.memory_limit, None);
     assert_eq!(free_use.spill_files, 0, "{free_use:?}");
-    assert_eq!(limited_use.memory_limit, Some(32 << 20));
+    assert_eq!(limited_use.memory_limit, Some(24 << 20));
     assert!(
         limited_use.spill_files > 0 && limited_use.spilled_bytes > 0,
         "the limited run must spill: {limited_use:?}"
@@ -92,7 +94,7 @@ async fn fails_naming(dir: &Path, engine: &str, setting: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn too_little_memory_or_spill_space_fails_naming_the_setting() {
     let dir = tempfile::tempdir().unwrap();
-    generated(dir.path());
+    generated(dir.path(), 2000);
     run(&spec(dir.path(), "out", ""), AS_OF, RUN_TIME)
         .await
         .unwrap();

@@ -47,6 +47,7 @@ async fn every_rule_is_counted_and_quarantined() {
         ("purchase_without_amount", 1),
         ("negative_purchase_amount", 1),
         ("non_finite_amount", 0),
+        ("amount_out_of_range", 0),
         ("future_event_time", 1),
         ("duplicate", 2),
     ];

@@ -538,6 +538,32 @@ fn accepts(
 
 pub(crate) use crate::sql::{ident, lit};
 
+/// A timestamp with a zone: an instant, whatever zone it is shown in.
+fn is_instant(t: &DataType) -> bool {
+    matches!(t, DataType::Timestamp(_, Some(_)))
+}
+
+/// The SQL that reads a time value as UTC microseconds. A column that already holds instants
+/// (and no `format` or `unit` says otherwise) is only cast, which DataFusion sees through: a
+/// filter on the time then skips the files and row groups whose statistics rule them out.
+/// Everything else goes through [`TO_UTC`].
+fn time_sql(value_sql: &str, time: &TimeParse, instant: bool) -> String {
+    if instant && time.format.is_none() && time.unit.is_none() {
+        return format!("arrow_cast({value_sql}, 'Timestamp(Microsecond, Some(\"UTC\"))')");
+    }
+    let unit = time.unit.map(|u| match u {
+        lifecycle_spec::TimeUnit::Seconds => "seconds",
+        lifecycle_spec::TimeUnit::Milliseconds => "milliseconds",
+        lifecycle_spec::TimeUnit::Microseconds => "microseconds",
+    });
+    format!(
+        "{TO_UTC}({value_sql}, {}, {}, {})",
+        opt_lit(time.format.as_deref()),
+        opt_lit(time.timezone.as_deref()),
+        opt_lit(unit)
+    )
+}
+
 fn opt_lit(s: Option<&str>) -> String {
     s.map(lit).unwrap_or_else(|| "CAST(NULL AS VARCHAR)".into())
 }
@@ -568,17 +594,9 @@ fn mapped_select(src: &ValidSource, schema: &Schema, raw: &str) -> String {
                 // As read: cast to text only where a quarantine record needs it (casting
                 // every good row's timestamp to text would cost more than the rules).
                 raw_times.insert(contract.clone(), value_sql.clone());
-                let unit = time.unit.map(|u| match u {
-                    lifecycle_spec::TimeUnit::Seconds => "seconds",
-                    lifecycle_spec::TimeUnit::Milliseconds => "milliseconds",
-                    lifecycle_spec::TimeUnit::Microseconds => "microseconds",
-                });
-                format!(
-                    "{TO_UTC}({value_sql}, {}, {}, {})",
-                    opt_lit(time.format.as_deref()),
-                    opt_lit(time.timezone.as_deref()),
-                    opt_lit(unit)
-                )
+                let zoned = matches!(source, ColumnSource::Column { name, .. }
+                    if schema.field_with_name(name).is_ok_and(|f| is_instant(f.data_type())));
+                time_sql(&value_sql, &time, zoned)
             }
         };
         cols.push(format!("{expr} AS {}", ident(contract)));

@@ -12,6 +12,7 @@
 //! | `purchase_without_amount` | a purchase-type event has a null `amount` |
 //! | `negative_purchase_amount` | a purchase-type event has `amount < 0` |
 //! | `non_finite_amount` | `amount` is NaN or infinite (any event type) |
+//! | `amount_out_of_range` | `amount` is beyond ±10^15 (any event type): not money, and more than the features' exact sums can hold |
 //! | `future_event_time` | `event_time` is later than the run's wall-clock time plus `quality.max_future_hours` |
 //! | `duplicate` | the row equals another good row in all five contract columns; one copy is kept, and the quarantine record carries `copies` = the number of extra copies (off with `quality.deduplicate = false`) |
 //!
@@ -28,8 +29,12 @@ use crate::duplicates::{COLUMNS, row_hash_sql};
 use crate::sql::{in_list, views};
 use crate::{FeatureError, Result};
 
+/// The largest amount an event may carry. The features sum amounts exactly as DECIMAL(38, 9),
+/// which holds about 10^29: 10^14 events of this size per user.
+pub const MAX_AMOUNT: f64 = 1e15;
+
 /// The rules in evaluation order.
-pub const RULES: [&str; 9] = [
+pub const RULES: [&str; 10] = [
     "missing_user_id",
     "missing_event_time",
     "unparseable_event_time",
@@ -37,6 +42,7 @@ pub const RULES: [&str; 9] = [
     "purchase_without_amount",
     "negative_purchase_amount",
     "non_finite_amount",
+    "amount_out_of_range",
     "future_event_time",
     "duplicate",
 ];
@@ -62,6 +68,7 @@ pub async fn register_checked(
            WHEN event_type IN ({purchase}) AND amount IS NULL THEN 'purchase_without_amount' \
            WHEN event_type IN ({purchase}) AND amount < 0 THEN 'negative_purchase_amount' \
            WHEN isnan(amount - amount) THEN 'non_finite_amount' \
+           WHEN abs(amount) > {MAX_AMOUNT} THEN 'amount_out_of_range' \
            WHEN CAST(event_time AS BIGINT) > {limit} THEN 'future_event_time' \
          END AS rule FROM events_mapped"
     );
