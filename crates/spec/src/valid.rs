@@ -159,15 +159,7 @@ impl JobSpec {
     /// Checks every setting once. Errors name the setting at fault.
     pub fn validate(self) -> Result<ValidJobSpec> {
         let base = self.base_dir.clone();
-        if self.job.name.trim().is_empty() {
-            return Err(SpecError::invalid("job.name", "must not be empty"));
-        }
-        if !(1..=7 * 86_400).contains(&self.job.lease_seconds) {
-            return Err(SpecError::invalid(
-                "job.lease_seconds",
-                "must be between 1 second and a week",
-            ));
-        }
+        validate_job(&self.job)?;
         let output = resolve_location(&self.job.output, &base, true)
             .map_err(|reason| SpecError::invalid("job.output", reason))?;
         let as_of = self
@@ -196,26 +188,8 @@ impl JobSpec {
         validate_event_types(t)?;
 
         let q = &self.quality;
-        if !(0.0..=1.0).contains(&q.max_bad_fraction) {
-            return Err(SpecError::invalid(
-                "quality.max_bad_fraction",
-                format!("{} is not a fraction between 0 and 1", q.max_bad_fraction),
-            ));
-        }
-        if q.max_future_hours.is_nan() || q.max_future_hours < 0.0 {
-            return Err(SpecError::invalid(
-                "quality.max_future_hours",
-                "must be zero or more",
-            ));
-        }
-
-        let st = &self.storage;
-        if st.request_timeout_secs == 0 || st.connect_timeout_secs == 0 {
-            return Err(SpecError::invalid(
-                "storage.request_timeout_secs / storage.connect_timeout_secs",
-                "timeouts must be at least 1 second",
-            ));
-        }
+        validate_quality(q)?;
+        validate_storage(&self.storage)?;
         let cluster = self
             .cluster
             .url
@@ -254,6 +228,48 @@ impl JobSpec {
             source: self,
         })
     }
+}
+
+/// The job has a name and a lease between a second and a week.
+fn validate_job(job: &crate::raw::JobSection) -> Result<()> {
+    if job.name.trim().is_empty() {
+        return Err(SpecError::invalid("job.name", "must not be empty"));
+    }
+    if !(1..=7 * 86_400).contains(&job.lease_seconds) {
+        return Err(SpecError::invalid(
+            "job.lease_seconds",
+            "must be between 1 second and a week",
+        ));
+    }
+    Ok(())
+}
+
+/// The bad-row gate is a fraction and the future allowance is not negative.
+fn validate_quality(q: &crate::raw::QualitySettings) -> Result<()> {
+    if !(0.0..=1.0).contains(&q.max_bad_fraction) {
+        return Err(SpecError::invalid(
+            "quality.max_bad_fraction",
+            format!("{} is not a fraction between 0 and 1", q.max_bad_fraction),
+        ));
+    }
+    if q.max_future_hours.is_nan() || q.max_future_hours < 0.0 {
+        return Err(SpecError::invalid(
+            "quality.max_future_hours",
+            "must be zero or more",
+        ));
+    }
+    Ok(())
+}
+
+/// Storage timeouts of at least a second.
+fn validate_storage(st: &crate::raw::StorageSettings) -> Result<()> {
+    if st.request_timeout_secs == 0 || st.connect_timeout_secs == 0 {
+        return Err(SpecError::invalid(
+            "storage.request_timeout_secs / storage.connect_timeout_secs",
+            "timeouts must be at least 1 second",
+        ));
+    }
+    Ok(())
 }
 
 /// Event type names are not empty and each is in one group only.
