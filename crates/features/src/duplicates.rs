@@ -28,6 +28,9 @@ pub const MAX_CANDIDATES: usize = 10_000;
 /// The contract columns two rows must agree on to be duplicates.
 pub const COLUMNS: &str = "user_id, event_time, event_type, item_id, amount";
 
+/// The step name errors carry.
+const STEP: &str = "find duplicates";
+
 /// The hashes are sorted in 2^8 buckets by their top bits, one bucket at a time.
 const BUCKET_BITS: u32 = 8;
 
@@ -56,12 +59,11 @@ pub async fn search_in_memory(ctx: &SessionContext) -> Result<Option<Found>> {
         row_hash_sql(),
         views::EVENTS_CHECKED
     );
-    let engine = FeatureError::engine("find duplicates");
-    let df = ctx.sql(&sql).await.map_err(engine)?;
+    let df = ctx.sql(&sql).await.map_err(FeatureError::engine(STEP))?;
     let streams = df
         .execute_stream_partitioned()
         .await
-        .map_err(FeatureError::engine("find duplicates"))?;
+        .map_err(FeatureError::engine(STEP))?;
     let pool = ctx.runtime_env().memory_pool.clone();
     let mut tasks = JoinSet::new();
     for stream in streams {
@@ -77,7 +79,7 @@ pub async fn search_in_memory(ctx: &SessionContext) -> Result<Option<Found>> {
                 tracing::info!(%why, "the duplicate check runs as SQL: no memory for the hashes");
                 return Ok(None);
             }
-            Err(e) => return Err(FeatureError::engine("find duplicates")(e)),
+            Err(e) => return Err(FeatureError::engine(STEP)(e)),
         }
     }
     let bad_rows = parts.iter().map(|p| p.bad_rows).sum();
@@ -85,9 +87,7 @@ pub async fn search_in_memory(ctx: &SessionContext) -> Result<Option<Found>> {
     let hashes = SpawnedTask::spawn_blocking(move || repeated(merged))
         .join()
         .await
-        .map_err(|e| {
-            FeatureError::engine("find duplicates")(DataFusionError::External(e.into()))
-        })?;
+        .map_err(|e| FeatureError::engine(STEP)(DataFusionError::External(e.into())))?;
     Ok(Some(found(hashes, Some(bad_rows))))
 }
 
@@ -100,9 +100,8 @@ pub async fn search_with_sql(ctx: &SessionContext) -> Result<Found> {
         views::EVENTS_CHECKED,
         MAX_CANDIDATES + 1
     );
-    let engine = FeatureError::engine("find duplicates");
-    let batches = ctx.sql(&sql).await.map_err(engine)?.collect().await;
-    let batches = batches.map_err(FeatureError::engine("find duplicates"))?;
+    let df = ctx.sql(&sql).await.map_err(FeatureError::engine(STEP))?;
+    let batches = df.collect().await.map_err(FeatureError::engine(STEP))?;
     let mut hashes: Vec<i64> = batches
         .iter()
         .flat_map(|b| b.column(0).as_primitive::<Int64Type>().values().to_vec())

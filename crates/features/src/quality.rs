@@ -116,21 +116,28 @@ impl Distinct {
     /// evaluating the rules again, when `all_good` (no row broke one: the duplicate search
     /// counted them).
     pub fn clean_sql(&self, all_good: bool) -> String {
-        let good = match all_good {
-            true => views::EVENTS_MAPPED.to_string(),
-            false => format!("{} WHERE rule IS NULL", views::EVENTS_CHECKED),
+        let (source, mut only) = match all_good {
+            true => (views::EVENTS_MAPPED, vec![]),
+            false => (views::EVENTS_CHECKED, vec!["rule IS NULL".to_string()]),
         };
-        let and = if all_good { "WHERE" } else { "AND" };
         let grouped = views::EVENTS_GROUPED;
         match self {
-            Distinct::AsTheyAre => format!("SELECT {COLUMNS} FROM {good}"),
-            Distinct::Candidates(hashes) => format!(
-                "SELECT {COLUMNS} FROM {good} {and} {} NOT IN ({}) \
-                 UNION ALL SELECT {COLUMNS} FROM {grouped}",
-                row_hash_sql(),
-                list(hashes)
-            ),
-            Distinct::All => format!("SELECT {COLUMNS} FROM {grouped}"),
+            Distinct::All => return format!("SELECT {COLUMNS} FROM {grouped}"),
+            Distinct::Candidates(hashes) => {
+                only.push(format!("{} NOT IN ({})", row_hash_sql(), list(hashes)));
+            }
+            Distinct::AsTheyAre => {}
+        }
+        let filter = match only.is_empty() {
+            true => String::new(),
+            false => format!(" WHERE {}", only.join(" AND ")),
+        };
+        let direct = format!("SELECT {COLUMNS} FROM {source}{filter}");
+        match self {
+            Distinct::Candidates(_) => {
+                format!("{direct} UNION ALL SELECT {COLUMNS} FROM {grouped}")
+            }
+            _ => direct,
         }
     }
 }

@@ -79,9 +79,9 @@ async fn find_duplicates(run: &Run<'_>) -> Result<(Distinct, bool)> {
         return Ok((Distinct::AsTheyAre, true));
     }
     // A local run sorts the hashes in memory when its pool can hold them; a cluster has SQL.
-    let in_memory = match run.usage {
-        Some(_) => duplicates::search_in_memory(&run.ctx).await?,
-        None => None,
+    let in_memory = match run.on_cluster() {
+        false => duplicates::search_in_memory(&run.ctx).await?,
+        true => None,
     };
     let found = match in_memory {
         Some(found) => found,
@@ -120,8 +120,7 @@ async fn register_clean(run: &mut Run<'_>, distinct: &Distinct, all_good: bool) 
     }
     quality::register_clean(&run.ctx, distinct, all_good).await?;
     let text = !matches!(run.spec.events.format, InputFormat::Parquet);
-    let cluster = run.usage.is_none();
-    if (text || cluster) && *distinct != Distinct::All {
+    if (text || run.on_cluster()) && *distinct != Distinct::All {
         let sql = format!("SELECT * FROM {}", views::EVENTS_CLEAN);
         let clean = run
             .out

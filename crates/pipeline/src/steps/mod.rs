@@ -68,3 +68,10 @@ pub(crate) struct Run<'a> {
     /// What a local engine used (memory limit, spills); None on a cluster.
     pub usage: Option<crate::engine::Usage>,
 }
+
+impl Run<'_> {
+    /// Whether the SQL steps run on a Ballista cluster rather than in this process.
+    pub fn on_cluster(&self) -> bool {
+        self.usage.is_none()
+    }
+}
