@@ -14,21 +14,18 @@ use crate::sql::{in_list, lit};
 
 const DAY_US: i64 = 86_400_000_000;
 
-/// The interactions before `end` (the cutoff, or the evaluation's split date).
+/// One (user, item) row for the two histories the step needs and the evaluation's relevant
+/// pairs, from one scan: `weight`/`bought` before `cutoff`, `train_weight`/`train_bought` before
+/// the split date `t0` (each NULL where the pair has no event in that window, decayed to that
+/// window's end), and `relevant`: whether the pair has an event in `[t0, cutoff)`. In no order.
 pub fn interactions_sql(
     r: &RecommendationSettings,
     purchase_types: &[String],
-    end: DateTime<Utc>,
+    cutoff: DateTime<Utc>,
+    t0: DateTime<Utc>,
 ) -> String {
-    let t = end.timestamp_micros();
-    let start = t - r.window_days as i64 * DAY_US;
-    let decay = match r.half_life_days {
-        Some(h) => format!(
-            "power(0.5, CAST({t} - ts AS DOUBLE) / {})",
-            h * DAY_US as f64
-        ),
-        None => "1.0".to_string(),
-    };
+    let (t, split) = (cutoff.timestamp_micros(), t0.timestamp_micros());
+    let window = r.window_days as i64 * DAY_US;
     let weight = format!(
         "CASE event_type {} END",
         r.event_weights
@@ -38,34 +35,41 @@ pub fn interactions_sql(
             .join(" ")
     );
     let types: Vec<String> = r.event_weights.keys().cloned().collect();
+    let purchase = in_list(purchase_types);
+    let sums = |end: i64, name: &str| {
+        let inside = format!("ts >= {} AND ts < {end}", end - window);
+        let decay = decay(r.half_life_days, end);
+        format!(
+            "CAST(sum(CASE WHEN {inside} THEN CAST({weight} * {decay} AS DECIMAL(38, 12)) END) \
+               AS DOUBLE) AS {name}weight, \
+             CAST(sum(CASE WHEN {inside} AND event_type IN ({purchase}) \
+               THEN CAST({decay} AS DECIMAL(38, 12)) END) AS DOUBLE) AS {name}bought"
+        )
+    };
     format!(
         "WITH ev AS (\
            SELECT user_id, item_id, event_type, CAST(event_time AS BIGINT) AS ts \
            FROM events_clean \
            WHERE item_id IS NOT NULL AND event_type IN ({types}) \
              AND CAST(event_time AS BIGINT) >= {start} AND CAST(event_time AS BIGINT) < {t}) \
-         SELECT user_id, item_id, \
-                CAST(sum(CAST({weight} * {decay} AS DECIMAL(38, 12))) AS DOUBLE) AS weight, \
-                coalesce(CAST(sum(CASE WHEN event_type IN ({purchase}) \
-                  THEN CAST({decay} AS DECIMAL(38, 12)) END) AS DOUBLE), 0.0) AS bought \
-         FROM ev GROUP BY user_id, item_id ORDER BY user_id, item_id",
+         SELECT user_id, item_id, {full}, {train}, bool_or(ts >= {split}) AS relevant \
+         FROM ev GROUP BY user_id, item_id",
         types = in_list(&types),
-        purchase = in_list(purchase_types),
+        start = split - window,
+        full = sums(t, ""),
+        train = sums(split, "train_"),
     )
 }
 
-/// The (user, item) pairs with a weighted event in `[from, to)`: what the evaluation counts
-/// as relevant.
-pub fn relevant_sql(r: &RecommendationSettings, from: DateTime<Utc>, to: DateTime<Utc>) -> String {
-    let types: Vec<String> = r.event_weights.keys().cloned().collect();
-    format!(
-        "SELECT DISTINCT user_id, item_id FROM events_clean \
-         WHERE item_id IS NOT NULL AND event_type IN ({}) \
-           AND CAST(event_time AS BIGINT) >= {} AND CAST(event_time AS BIGINT) < {}",
-        in_list(&types),
-        from.timestamp_micros(),
-        to.timestamp_micros()
-    )
+/// An event's decay to `end`: `0.5^((end − t) / half_life)`, or 1.
+fn decay(half_life_days: Option<f64>, end: i64) -> String {
+    match half_life_days {
+        Some(h) => format!(
+            "power(0.5, CAST({end} - ts AS DOUBLE) / {})",
+            h * DAY_US as f64
+        ),
+        None => "1.0".to_string(),
+    }
 }
 
 /// Every user of `user_segments` and their stage, by user id.

@@ -229,19 +229,34 @@ impl Als {
     /// matrix product `X_users · Yᵀ` (matrixmultiply's cache-blocked, vectorised sgemm, whose
     /// sum for one user and item is the same whatever the other rows).
     pub fn scores_of(&self, users: &[u32]) -> Vec<f32> {
+        let mut out = vec![];
+        let len = self.scores_into(users, &mut out).len();
+        out.truncate(len);
+        out
+    }
+
+    /// [`Als::scores_of`] into `out` (grown when too short, never shrunk: a thread's buffer
+    /// serves block after block); returns the scores, the first `users × items` of it.
+    pub fn scores_into<'o>(&self, users: &[u32], out: &'o mut Vec<f32>) -> &'o [f32] {
         let f = self.factors;
         let items = self.item_factors.len() / f.max(1);
         let mut x = Vec::with_capacity(users.len() * f);
         for u in users {
             x.extend_from_slice(&self.user_factors[*u as usize * f..(*u as usize + 1) * f]);
         }
-        let mut out = vec![0f32; users.len() * items];
+        let len = users.len() * items;
+        if out.len() < len {
+            out.resize(len, 0.0);
+        }
+        let out = &mut out[..len];
         if f == 0 || out.is_empty() {
+            out.fill(0.0);
             return out;
         }
         // SAFETY: `x` is users × f (row-major), `item_factors` items × f (row-major, read as
         // its transpose f × items: row stride 1, column stride f) and `out` users × items
-        // (row-major); the strides keep every access inside those three buffers.
+        // (row-major); the strides keep every access inside those three buffers. With
+        // beta = 0, `out` is only written.
         unsafe {
             matrixmultiply::sgemm(
                 users.len(),

@@ -50,7 +50,7 @@ impl Scorer<'_> {
                 let max = max_of(s.iter().map(|(_, v)| *v));
                 best_of(s.iter().copied(), k, max, rules)
             }
-            Scorer::Dense(s) => best_of_dense(s, k, max_of(s.iter().copied()), rules),
+            Scorer::Dense(s) => best_of_dense(s, k, rules),
             Scorer::Ranked(r) => r.top(k, rules),
         }
     }
@@ -88,19 +88,20 @@ fn best_of(
     best.into_top(max)
 }
 
-/// [`best_of`] over a score per item, a chunk of 16 at a time: a chunk whose largest score can
-/// neither enter the list nor raise the bound is passed over whole (most are, once the list is
-/// full), and that test vectorises.
-fn best_of_dense(scores: &[f32], k: usize, max: f32, rules: &impl Eligible) -> Top {
+/// [`best_of`] over a score per item, a chunk of 16 at a time: a chunk whose largest finite
+/// score can neither enter the list nor raise the bound is passed over whole (most are, once the
+/// list is full); the same largest finite scores give the normaliser. One pass.
+fn best_of_dense(scores: &[f32], k: usize, rules: &impl Eligible) -> Top {
     if k > INSERTION_LIMIT {
         let items = scores.iter().enumerate().map(|(i, v)| (i as u32, *v));
-        return selected(items, k, max, rules);
+        return selected(items, k, max_of(scores.iter().copied()), rules);
     }
-    const CHUNK: usize = 16;
     let mut best = Best::new(k);
+    let mut max = 0f32;
     for (c, chunk) in scores.chunks(CHUNK).enumerate() {
-        // `f32::max` passes over NaN; an infinity is not skipped (and not counted: not good).
-        let top = chunk.iter().fold(f32::NEG_INFINITY, |a, b| a.max(*b));
+        let top = finite_max(chunk);
+        max = max.max(top);
+        // Infinities and NaNs are never good: a chunk's finite maximum is all the test needs.
         if best.passes_over(top) {
             continue;
         }
@@ -109,6 +110,27 @@ fn best_of_dense(scores: &[f32], k: usize, max: f32, rules: &impl Eligible) -> T
         }
     }
     best.into_top(max)
+}
+
+/// Scores per chunk of [`best_of_dense`].
+const CHUNK: usize = 16;
+
+/// The largest finite value of `chunk`, and at least 0: in lanes, with no branch and no NaN
+/// rule, so that it vectorises (a running `f32::max` stays scalar: its NaN rule orders it).
+fn finite_max(chunk: &[f32]) -> f32 {
+    let lane = |m: f32, v: f32| {
+        let v = if v.abs() < f32::INFINITY { v } else { 0.0 };
+        if v > m { v } else { m }
+    };
+    let mut m = [0f32; 8];
+    let mut halves = chunk.chunks_exact(8);
+    for half in halves.by_ref() {
+        for k in 0..8 {
+            m[k] = lane(m[k], half[k]);
+        }
+    }
+    let rest = halves.remainder().iter().fold(0f32, |a, v| lane(a, *v));
+    m.iter().fold(rest, |a, v| lane(a, *v))
 }
 
 /// The running `k` best of [`best_of`]: sorted, best first.

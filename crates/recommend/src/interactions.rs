@@ -18,10 +18,50 @@ pub struct Event<'a> {
     pub age_days: f32,
 }
 
-/// Collects events into [`Interactions`].
+/// Collects events into [`Interactions`]: ids are numbered as they first come (one string kept
+/// per distinct id), renumbered in sorted order when built.
 pub struct InteractionsBuilder {
     half_life_days: Option<f32>,
-    triples: Vec<(String, String, f32)>,
+    users: Ids,
+    items: Ids,
+    triples: Vec<(u32, u32, f32)>,
+}
+
+/// Distinct ids by first appearance.
+#[derive(Default)]
+struct Ids {
+    index: HashMap<String, u32>,
+    ids: Vec<String>,
+}
+
+impl Ids {
+    fn intern(&mut self, id: &str) -> u32 {
+        if let Some(k) = self.index.get(id) {
+            return *k;
+        }
+        let k = self.ids.len() as u32;
+        self.index.insert(id.to_string(), k);
+        self.ids.push(id.to_string());
+        k
+    }
+
+    /// The ids sorted, their index by id, and each first-come number's sorted index.
+    fn sorted(self) -> (Vec<String>, HashMap<String, u32>, Vec<u32>) {
+        let mut order: Vec<u32> = (0..self.ids.len() as u32).collect();
+        order.sort_unstable_by(|a, b| self.ids[*a as usize].cmp(&self.ids[*b as usize]));
+        let mut renumber = vec![0u32; order.len()];
+        for (sorted, first) in order.iter().enumerate() {
+            renumber[*first as usize] = sorted as u32;
+        }
+        let mut index = self.index;
+        index.values_mut().for_each(|k| *k = renumber[*k as usize]);
+        let mut ids: Vec<Option<String>> = self.ids.into_iter().map(Some).collect();
+        let ids = order
+            .iter()
+            .map(|k| ids[*k as usize].take().expect("once"))
+            .collect();
+        (ids, index, renumber)
+    }
 }
 
 impl InteractionsBuilder {
@@ -29,6 +69,8 @@ impl InteractionsBuilder {
     pub fn new(half_life_days: Option<f32>) -> Self {
         InteractionsBuilder {
             half_life_days,
+            users: Ids::default(),
+            items: Ids::default(),
             triples: vec![],
         }
     }
@@ -39,34 +81,20 @@ impl InteractionsBuilder {
             let decay = self
                 .half_life_days
                 .map_or(1.0, |h| 0.5f32.powf(e.age_days.max(0.0) / h));
-            self.triples
-                .push((e.user.to_string(), e.item.to_string(), e.weight * decay));
+            let (u, i) = (self.users.intern(e.user), self.items.intern(e.item));
+            self.triples.push((u, i, e.weight * decay));
         }
         self
     }
 
     /// The matrix, ids sorted so that it does not depend on the events' order.
     pub fn build(self) -> Interactions {
-        let mut users: Vec<String> = self.triples.iter().map(|t| t.0.clone()).collect();
-        let mut items: Vec<String> = self.triples.iter().map(|t| t.1.clone()).collect();
-        users.sort();
-        users.dedup();
-        items.sort();
-        items.dedup();
-        let user_index: HashMap<String, u32> = users
-            .iter()
-            .enumerate()
-            .map(|(i, u)| (u.clone(), i as u32))
-            .collect();
-        let item_index: HashMap<String, u32> = items
-            .iter()
-            .enumerate()
-            .map(|(i, u)| (u.clone(), i as u32))
-            .collect();
+        let (users, user_index, user_of) = self.users.sorted();
+        let (items, item_index, item_of) = self.items.sorted();
         let t = self
             .triples
-            .iter()
-            .map(|(u, i, w)| (user_index[u], item_index[i], *w))
+            .into_iter()
+            .map(|(u, i, w)| (user_of[u as usize], item_of[i as usize], w))
             .collect();
         let matrix = Csr::from_triples(users.len(), items.len(), t);
         Interactions {

@@ -66,6 +66,129 @@ fn bm25(items: &Csr, k1: f32, b: f32) -> Csr {
     out
 }
 
+/// What finding one item's neighbours reads.
+struct Similar<'a> {
+    /// Item × user weights (BM25-weighted for BM25).
+    items: &'a Csr,
+    /// Their transpose.
+    users: &'a Csr,
+    norms: &'a [f32],
+    cosine: bool,
+    k: usize,
+}
+
+/// One thread's buffers: a dot product per item, the items touched, the candidates.
+struct Scratch {
+    acc: Vec<f32>,
+    touched: Vec<u32>,
+    near: Vec<(u32, f32)>,
+}
+
+impl Scratch {
+    fn new(items: usize) -> Scratch {
+        Scratch {
+            acc: vec![0f32; items],
+            touched: vec![],
+            near: vec![],
+        }
+    }
+}
+
+impl Similar<'_> {
+    /// Item `i`'s `k` most similar items: the dot products with every item sharing a user
+    /// (accumulated user by user), scaled for cosine, the best kept.
+    fn of(&self, i: usize, s: &mut Scratch) -> Vec<(u32, f32)> {
+        let (us, ws) = self.items.row(i);
+        for (u, w) in us.iter().zip(ws) {
+            let (js, vs) = self.users.row(*u as usize);
+            for (j, v) in js.iter().zip(vs) {
+                if s.acc[*j as usize] == 0.0 {
+                    s.touched.push(*j);
+                }
+                s.acc[*j as usize] += w * v;
+            }
+        }
+        s.near.clear();
+        for j in s.touched.drain(..) {
+            let dot = std::mem::take(&mut s.acc[j as usize]);
+            let sim = match self.cosine {
+                true => dot / (self.norms[i] * self.norms[j as usize]).max(f32::MIN_POSITIVE),
+                false => dot,
+            };
+            if j as usize != i && sim > 0.0 {
+                s.near.push((j, sim));
+            }
+        }
+        best_first(&mut s.near, self.k);
+        s.near.clone()
+    }
+}
+
+thread_local! {
+    /// Each thread's [`Sums`] for [`ItemKnn::sparse_scores`].
+    static SUMS: std::cell::RefCell<Sums> = const { std::cell::RefCell::new(Sums::new()) };
+}
+
+/// Sums per item over a catalogue, and which items were touched: reset by `take_positive`.
+struct Sums {
+    acc: Vec<f32>,
+    seen: Vec<bool>,
+    touched: Vec<u32>,
+}
+
+impl Sums {
+    const fn new() -> Sums {
+        Sums {
+            acc: Vec::new(),
+            seen: Vec::new(),
+            touched: Vec::new(),
+        }
+    }
+
+    /// Room for `items` items.
+    fn fit(&mut self, items: usize) {
+        if self.acc.len() < items {
+            self.acc.resize(items, 0.0);
+            self.seen.resize(items, false);
+        }
+    }
+
+    fn add(&mut self, j: u32, part: f32) {
+        let k = j as usize;
+        if !self.seen[k] {
+            self.seen[k] = true;
+            self.touched.push(j);
+        }
+        self.acc[k] += part;
+    }
+
+    /// The positive sums by item, the accumulator left at zero.
+    fn take_positive(&mut self) -> Vec<(u32, f32)> {
+        self.touched.sort_unstable();
+        let mut out = Vec::with_capacity(self.touched.len());
+        for j in self.touched.drain(..) {
+            let k = j as usize;
+            self.seen[k] = false;
+            let sum = std::mem::take(&mut self.acc[k]);
+            if sum > 0.0 {
+                out.push((j, sum));
+            }
+        }
+        out
+    }
+}
+
+/// Keeps the `k` most similar of `near`, most similar first (ties: the lower index first): a
+/// selection, then a sort of those `k` only (an item can touch most of the catalogue).
+fn best_first(near: &mut Vec<(u32, f32)>, k: usize) {
+    let order = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+    if near.len() > k {
+        near.select_nth_unstable_by(k - 1, order);
+        near.truncate(k);
+    }
+    near.sort_unstable_by(order);
+}
+
 impl ItemKnnParams {
     /// Fits on a user × item matrix.
     pub fn fit(&self, user_items: &Csr) -> Result<ItemKnn> {
@@ -83,45 +206,16 @@ impl ItemKnnParams {
         let norms: Vec<f32> = (0..items.rows)
             .map(|i| items.row(i).1.iter().map(|v| v * v).sum::<f32>().sqrt())
             .collect();
-        let cosine = self.similarity == Similarity::Cosine;
-        let k = self.neighbours;
+        let similar = Similar {
+            items: &items,
+            users: &users,
+            norms: &norms,
+            cosine: self.similarity == Similarity::Cosine,
+            k: self.neighbours,
+        };
         let neighbours = (0..items.rows)
             .into_par_iter()
-            .map_init(
-                || (vec![0f32; items.rows], Vec::<u32>::new()),
-                |(acc, touched), i| {
-                    let (us, ws) = items.row(i);
-                    for (u, w) in us.iter().zip(ws) {
-                        let (js, vs) = users.row(*u as usize);
-                        for (j, v) in js.iter().zip(vs) {
-                            if acc[*j as usize] == 0.0 {
-                                touched.push(*j);
-                            }
-                            acc[*j as usize] += w * v;
-                        }
-                    }
-                    let mut out: Vec<(u32, f32)> = touched
-                        .iter()
-                        .filter(|j| **j as usize != i)
-                        .map(|j| {
-                            let dot = acc[*j as usize];
-                            let s = if cosine {
-                                dot / (norms[i] * norms[*j as usize]).max(f32::MIN_POSITIVE)
-                            } else {
-                                dot
-                            };
-                            (*j, s)
-                        })
-                        .filter(|(_, s)| *s > 0.0)
-                        .collect();
-                    for j in touched.drain(..) {
-                        acc[j as usize] = 0.0;
-                    }
-                    out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-                    out.truncate(k);
-                    out
-                },
-            )
+            .map_init(|| Scratch::new(items.rows), |s, i| similar.of(i, s))
             .collect();
         Ok(ItemKnn { neighbours })
     }
@@ -129,27 +223,18 @@ impl ItemKnnParams {
 
 impl ItemKnn {
     /// The positive scores of a user with interactions `(items, weights)`, sorted by item: the
-    /// same sums, added in the same order, as [`ItemKnn::scores`].
+    /// same sums, added in the same order, as [`ItemKnn::scores`] (in this thread's
+    /// accumulator, so nothing the size of the catalogue is allocated per user).
     pub fn sparse_scores(&self, items: &[u32], weights: &[f32]) -> Vec<(u32, f32)> {
-        let mut parts: Vec<(u32, f32)> = items
-            .iter()
-            .zip(weights)
-            .flat_map(|(i, w)| {
-                let near = &self.neighbours[*i as usize];
-                near.iter().map(move |(j, sim)| (*j, w * sim))
-            })
-            .collect();
-        // Stable: each item's parts keep the order the dense sum adds them in.
-        parts.sort_by_key(|(j, _)| *j);
-        let mut out: Vec<(u32, f32)> = Vec::new();
-        for (j, part) in parts {
-            match out.last_mut() {
-                Some((last, sum)) if *last == j => *sum += part,
-                _ => out.push((j, part)),
+        SUMS.with_borrow_mut(|sums| {
+            sums.fit(self.neighbours.len());
+            for (i, w) in items.iter().zip(weights) {
+                for (j, sim) in &self.neighbours[*i as usize] {
+                    sums.add(*j, w * sim);
+                }
             }
-        }
-        out.retain(|(_, v)| *v > 0.0);
-        out
+            sums.take_positive()
+        })
     }
 
     /// Scores of every item for a user with interactions `(items, weights)`.

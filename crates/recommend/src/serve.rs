@@ -87,23 +87,52 @@ pub struct InteractionRow {
     pub purchases: f32,
 }
 
+/// An [`InteractionRow`] borrowing its ids (from the batches a query returned, say).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RowRef<'a> {
+    pub user: &'a str,
+    pub item: &'a str,
+    pub weight: f32,
+    pub purchases: f32,
+}
+
+impl InteractionRow {
+    pub fn borrowed(&self) -> RowRef<'_> {
+        RowRef {
+            user: &self.user,
+            item: &self.item,
+            weight: self.weight,
+            purchases: self.purchases,
+        }
+    }
+}
+
 impl History {
     /// Builds the matrices from rows already decayed and summed per (user, item).
     pub fn new(rows: &[InteractionRow]) -> History {
-        let inter = InteractionsBuilder::new(None)
-            .extend(rows.iter().map(|r| Event {
-                user: &r.user,
-                item: &r.item,
+        History::from_rows(rows.iter().map(InteractionRow::borrowed))
+    }
+
+    /// [`History::new`] from borrowed rows.
+    pub fn from_rows<'a>(rows: impl IntoIterator<Item = RowRef<'a>>) -> History {
+        let mut purchased = vec![];
+        let events = rows.into_iter().map(|r| {
+            if r.purchases > 0.0 {
+                purchased.push(r);
+            }
+            Event {
+                user: r.user,
+                item: r.item,
                 weight: r.weight,
                 age_days: 0.0,
-            }))
-            .build();
-        let bought = rows
+            }
+        });
+        let inter = InteractionsBuilder::new(None).extend(events).build();
+        let bought = purchased
             .iter()
-            .filter(|r| r.purchases > 0.0)
             .map(|r| {
-                let u = inter.user_index(&r.user).expect("indexed");
-                (u, inter.item_index(&r.item).expect("indexed"), r.purchases)
+                let u = inter.user_index(r.user).expect("indexed");
+                (u, inter.item_index(r.item).expect("indexed"), r.purchases)
             })
             .collect();
         let bought = Csr::from_triples(inter.users(), inter.items(), bought);
@@ -285,15 +314,14 @@ impl Recommender<'_> {
             .filter(|_| self.weights.contains_key(&Algorithm::Als));
         users
             .par_chunks(BLOCK)
-            .flat_map_iter(|block| {
+            .map_init(Vec::new, |buffer, block| {
                 let index: Vec<Option<u32>> = block
                     .iter()
                     .map(|(id, _)| self.history.inter.user_index(id))
                     .collect();
                 let known: Vec<u32> = index.iter().flatten().copied().collect();
-                let scores = als.map(|a| a.scores_of(&known)).unwrap_or_default();
-                let items = self.history.inter.items();
-                let mut rows = scores.chunks(items.max(1));
+                let scores = als.map_or(&[][..], |a| a.scores_into(&known, buffer));
+                let mut rows = scores.chunks(self.history.inter.items().max(1));
                 let lists: Vec<Vec<Pick>> = block
                     .iter()
                     .zip(&index)
@@ -304,6 +332,7 @@ impl Recommender<'_> {
                     .collect();
                 lists
             })
+            .flat_map_iter(|lists| lists)
             .collect()
     }
 

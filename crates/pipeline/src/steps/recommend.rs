@@ -10,13 +10,13 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
-use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::Float64Type;
 use lifecycle_features::interactions;
 use lifecycle_features::sql::views;
 use lifecycle_recommend::als::AlsParams;
 use lifecycle_recommend::item_knn::{ItemKnnParams, Similarity};
-use lifecycle_recommend::serve::{History, InteractionRow, ServeParams};
+use lifecycle_recommend::serve::{History, RowRef, ServeParams};
 use lifecycle_spec::RecommendationSettings;
 
 use super::{Run, StepInfo};
@@ -221,53 +221,62 @@ async fn read(run: &Run<'_>, q: Query<'_>, t0: DateTime<Utc>) -> Result<Inputs> 
         }
     }
     let r = &run.spec.recommendations;
-    let sql = interactions::relevant_sql(r, t0, run.cutoff);
+    let sql = interactions::interactions_sql(r, &run.spec.purchase_types, run.cutoff, t0);
+    let batches = q.collect(&sql).await?;
+    let relevant = relevant_of(&batches);
+    let history = |columns| History::from_rows(batches.iter().flat_map(|b| rows_of(b, columns)));
+    Ok(Inputs {
+        users,
+        categories,
+        history: history(FULL),
+        train: history(TRAIN),
+        relevant,
+    })
+}
+
+/// The items each user touched in the test period: `interactions_sql`'s `relevant` pairs.
+fn relevant_of(batches: &[RecordBatch]) -> HashMap<String, HashSet<String>> {
     let mut relevant: HashMap<String, HashSet<String>> = HashMap::new();
-    for b in &q.collect(&sql).await? {
+    for b in batches {
         let (u, i) = (
             b.column(0).as_string::<i32>(),
             b.column(1).as_string::<i32>(),
         );
-        for k in 0..b.num_rows() {
+        let recent = b.column(6).as_boolean();
+        for k in (0..b.num_rows()).filter(|k| recent.value(*k)) {
             relevant
                 .entry(u.value(k).to_string())
                 .or_default()
                 .insert(i.value(k).to_string());
         }
     }
-    Ok(Inputs {
-        users,
-        categories,
-        history: history(run, q, run.cutoff).await?,
-        train: history(run, q, t0).await?,
-        relevant,
-    })
+    relevant
 }
 
-/// The decayed interactions before `end`.
-async fn history(run: &Run<'_>, q: Query<'_>, end: DateTime<Utc>) -> Result<History> {
-    let sql =
-        interactions::interactions_sql(&run.spec.recommendations, &run.spec.purchase_types, end);
-    let mut rows = vec![];
-    for b in &q.collect(&sql).await? {
-        rows.extend(rows_of(b));
-    }
-    Ok(History::new(&rows))
-}
+/// Where `interactions_sql` puts the weight and purchases of the full history, and of the
+/// training history.
+const FULL: (usize, usize) = (2, 3);
+const TRAIN: (usize, usize) = (4, 5);
 
-fn rows_of(b: &RecordBatch) -> Vec<InteractionRow> {
+/// A batch of `interactions_sql` as borrowed rows of one history: its `(weight, purchases)`
+/// columns, the rows with a weight (an event in that history's window).
+fn rows_of(b: &RecordBatch, (weight, bought): (usize, usize)) -> impl Iterator<Item = RowRef<'_>> {
     let (u, i) = (
         b.column(0).as_string::<i32>(),
         b.column(1).as_string::<i32>(),
     );
-    let w = b.column(2).as_primitive::<Float64Type>();
-    let p = b.column(3).as_primitive::<Float64Type>();
+    let w = b.column(weight).as_primitive::<Float64Type>();
+    let p = b.column(bought).as_primitive::<Float64Type>();
     (0..b.num_rows())
-        .map(|k| InteractionRow {
-            user: u.value(k).into(),
-            item: i.value(k).into(),
+        .filter(|k| w.is_valid(*k))
+        .map(move |k| RowRef {
+            user: u.value(k),
+            item: i.value(k),
             weight: w.value(k) as f32,
-            purchases: p.value(k) as f32,
+            purchases: if p.is_valid(k) {
+                p.value(k) as f32
+            } else {
+                0.0
+            },
         })
-        .collect()
 }
