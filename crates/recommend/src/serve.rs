@@ -205,10 +205,12 @@ impl ServeParams {
     ) -> Result<Recommender<'a>> {
         let on = |a: Algorithm| self.weights.contains_key(&a);
         let m = &history.inter.matrix;
-        let knn = on(Algorithm::ItemItem)
-            .then(|| self.item_knn.fit(m))
-            .transpose()?;
-        let als = on(Algorithm::Als).then(|| self.als.fit(m)).transpose()?;
+        // Side by side: each fit is parallel, but has stretches on one core (transposes, sums).
+        let (knn, als) = rayon::join(
+            || on(Algorithm::ItemItem).then(|| self.item_knn.fit(m)),
+            || on(Algorithm::Als).then(|| self.als.fit(m)),
+        );
+        let (knn, als) = (knn.transpose()?, als.transpose()?);
         let content = on(Algorithm::Content).then(|| {
             let items = 0..history.inter.items() as u32;
             let attrs: Vec<Vec<String>> = items

@@ -51,21 +51,62 @@ impl Csr {
         self.indices.len()
     }
 
-    /// The transpose (columns become rows).
+    /// The transpose (columns become rows): a counting pass, then every entry placed, rows in
+    /// order, so each new row's columns come out ascending (no sort).
     pub fn transpose(&self) -> Csr {
-        let mut t = Vec::with_capacity(self.nnz());
+        let mut indptr = vec![0usize; self.cols + 1];
+        for c in &self.indices {
+            indptr[*c as usize + 1] += 1;
+        }
+        for c in 0..self.cols {
+            indptr[c + 1] += indptr[c];
+        }
+        let mut next = indptr.clone();
+        let mut indices = vec![0u32; self.nnz()];
+        let mut values = vec![0f32; self.nnz()];
         for r in 0..self.rows {
             let (cols, vals) = self.row(r);
             for (c, v) in cols.iter().zip(vals) {
-                t.push((*c, r as u32, *v));
+                let at = &mut next[*c as usize];
+                indices[*at] = r as u32;
+                values[*at] = *v;
+                *at += 1;
             }
         }
-        Csr::from_triples(self.cols, self.rows, t)
+        Csr {
+            rows: self.cols,
+            cols: self.rows,
+            indptr,
+            indices,
+            values,
+        }
     }
 
     /// The value at (r, c), if stored.
     pub fn get(&self, r: usize, c: u32) -> Option<f32> {
         let (cols, vals) = self.row(r);
         cols.binary_search(&c).ok().map(|i| vals[i])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transpose_swaps_rows_and_columns_in_order() {
+        let m = Csr::from_triples(
+            3,
+            4,
+            vec![(0, 3, 1.0), (0, 1, 2.0), (2, 1, 3.0), (1, 0, 4.0)],
+        );
+        let t = m.transpose();
+        let want = Csr::from_triples(
+            4,
+            3,
+            vec![(3, 0, 1.0), (1, 0, 2.0), (1, 2, 3.0), (0, 1, 4.0)],
+        );
+        assert_eq!(t, want);
+        assert_eq!(t.transpose(), m);
     }
 }
