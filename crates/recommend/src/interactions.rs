@@ -27,11 +27,10 @@ pub struct InteractionsBuilder {
     triples: Vec<(u32, u32, f32)>,
 }
 
-/// Distinct ids by first appearance.
+/// Distinct ids, numbered by first appearance.
 #[derive(Default)]
 struct Ids {
     index: HashMap<String, u32>,
-    ids: Vec<String>,
 }
 
 impl Ids {
@@ -39,28 +38,25 @@ impl Ids {
         if let Some(k) = self.index.get(id) {
             return *k;
         }
-        let k = self.ids.len() as u32;
+        let k = self.index.len() as u32;
         self.index.insert(id.to_string(), k);
-        self.ids.push(id.to_string());
         k
     }
 
     /// The ids sorted, their index by id, and each first-come number's sorted index.
     fn sorted(self) -> (Vec<String>, HashMap<String, u32>, Vec<u32>) {
-        let mut order: Vec<u32> = (0..self.ids.len() as u32).collect();
-        order.sort_unstable_by(|a, b| self.ids[*a as usize].cmp(&self.ids[*b as usize]));
-        let mut renumber = vec![0u32; order.len()];
-        for (sorted, first) in order.iter().enumerate() {
+        let mut ids: Vec<(String, u32)> = self.index.into_iter().collect();
+        ids.sort_unstable();
+        let mut renumber = vec![0u32; ids.len()];
+        for (sorted, (_, first)) in ids.iter().enumerate() {
             renumber[*first as usize] = sorted as u32;
         }
-        let mut index = self.index;
-        index.values_mut().for_each(|k| *k = renumber[*k as usize]);
-        let mut ids: Vec<Option<String>> = self.ids.into_iter().map(Some).collect();
-        let ids = order
+        let index = ids
             .iter()
-            .map(|k| ids[*k as usize].take().expect("once"))
+            .enumerate()
+            .map(|(sorted, (id, _))| (id.clone(), sorted as u32))
             .collect();
-        (ids, index, renumber)
+        (ids.into_iter().map(|(id, _)| id).collect(), index, renumber)
     }
 }
 

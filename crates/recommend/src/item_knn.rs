@@ -77,20 +77,17 @@ struct Similar<'a> {
     k: usize,
 }
 
-/// One thread's buffers: a dot product per item, the items touched, the candidates.
+/// One thread's buffers: a dot product per item, and the candidates.
 struct Scratch {
-    acc: Vec<f32>,
-    touched: Vec<u32>,
+    sums: Sums,
     near: Vec<(u32, f32)>,
 }
 
 impl Scratch {
     fn new(items: usize) -> Scratch {
-        Scratch {
-            acc: vec![0f32; items],
-            touched: vec![],
-            near: vec![],
-        }
+        let mut sums = Sums::new();
+        sums.fit(items);
+        Scratch { sums, near: vec![] }
     }
 }
 
@@ -102,15 +99,11 @@ impl Similar<'_> {
         for (u, w) in us.iter().zip(ws) {
             let (js, vs) = self.users.row(*u as usize);
             for (j, v) in js.iter().zip(vs) {
-                if s.acc[*j as usize] == 0.0 {
-                    s.touched.push(*j);
-                }
-                s.acc[*j as usize] += w * v;
+                s.sums.add(*j, w * v);
             }
         }
         s.near.clear();
-        for j in s.touched.drain(..) {
-            let dot = std::mem::take(&mut s.acc[j as usize]);
+        s.sums.drain(|j, dot| {
             let sim = match self.cosine {
                 true => dot / (self.norms[i] * self.norms[j as usize]).max(f32::MIN_POSITIVE),
                 false => dot,
@@ -118,7 +111,7 @@ impl Similar<'_> {
             if j as usize != i && sim > 0.0 {
                 s.near.push((j, sim));
             }
-        }
+        });
         best_first(&mut s.near, self.k);
         s.near.clone()
     }
@@ -129,7 +122,7 @@ thread_local! {
     static SUMS: std::cell::RefCell<Sums> = const { std::cell::RefCell::new(Sums::new()) };
 }
 
-/// Sums per item over a catalogue, and which items were touched: reset by `take_positive`.
+/// Sums per item over a catalogue, and which items were touched: reset by `drain`.
 struct Sums {
     acc: Vec<f32>,
     seen: Vec<bool>,
@@ -162,18 +155,24 @@ impl Sums {
         self.acc[k] += part;
     }
 
+    /// Every touched item's sum, in the order first touched, the accumulator left at zero.
+    fn drain(&mut self, mut each: impl FnMut(u32, f32)) {
+        for j in self.touched.drain(..) {
+            let k = j as usize;
+            self.seen[k] = false;
+            each(j, std::mem::take(&mut self.acc[k]));
+        }
+    }
+
     /// The positive sums by item, the accumulator left at zero.
     fn take_positive(&mut self) -> Vec<(u32, f32)> {
         self.touched.sort_unstable();
         let mut out = Vec::with_capacity(self.touched.len());
-        for j in self.touched.drain(..) {
-            let k = j as usize;
-            self.seen[k] = false;
-            let sum = std::mem::take(&mut self.acc[k]);
+        self.drain(|j, sum| {
             if sum > 0.0 {
                 out.push((j, sum));
             }
-        }
+        });
         out
     }
 }
