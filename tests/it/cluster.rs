@@ -182,6 +182,12 @@ fn demo_spec(s3: &S3Server, output: &str, cluster: Option<&str>) -> lifecycle_sp
     if let Some(u) = raw.users.as_mut() {
         u.url = "s3://lake/data/users.parquet".into();
     }
+    if let Some(c) = raw.consent.as_mut() {
+        c.source.url = "s3://lake/data/consent.parquet".into();
+    }
+    if let Some(c) = raw.contacts.as_mut() {
+        c.url = "s3://lake/data/contacts.parquet".into();
+    }
     raw.storage
         .options
         .insert("endpoint".into(), s3.endpoint.clone());

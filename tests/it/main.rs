@@ -1,5 +1,6 @@
 //! Integration tests: one binary (each extra binary links all of DataFusion again).
 
+mod audiences;
 mod azurite;
 mod cli;
 mod cluster;

@@ -24,7 +24,14 @@ use crate::stores::credential_env;
 pub fn main() -> i32 {
     let cli = Cli::parse();
     init_logging();
-    let runtime = match tokio::runtime::Runtime::new() {
+    // Ballista's scheduler and executors decode and plan a job's whole plan on a runtime
+    // thread, recursively: the default 2 MiB stack overflowed on the audience step's profile
+    // (a join of eight tables) in debug builds. The stack is reserved, not committed.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(16 << 20)
+        .build();
+    let runtime = match runtime {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

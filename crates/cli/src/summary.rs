@@ -28,6 +28,7 @@ pub(crate) fn print_summary(s: &RunSummary) {
     let stages: Vec<String> = s.stages.iter().map(|(k, v)| format!("{k}={v}")).collect();
     println!("users by stage: {}", stages.join(", "));
     print_models(m);
+    print_audiences(m);
     println!("outputs (stable copies for importers; the manifest lists the committed ones):");
     for (name, t) in &m.commit.outputs {
         println!("  {name:<18} {:>9} rows  {}", t.rows, t.published_url);
@@ -60,5 +61,40 @@ fn print_models(m: &Manifest) {
     }
     if let Some(reason) = &churn.reason {
         println!("churn scores NOT published: {reason}");
+    }
+}
+
+fn print_audiences(m: &Manifest) {
+    let Some(a) = &m.audiences else {
+        return;
+    };
+    let nonzero = |map: &std::collections::BTreeMap<String, u64>| -> String {
+        let parts: Vec<String> = map
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(r, n)| format!("{r} {n}"))
+            .collect();
+        match parts.is_empty() {
+            true => "none".into(),
+            false => parts.join(", "),
+        }
+    };
+    println!(
+        "audiences ({} users, {} in the holdout group): suppressed {}",
+        a.users,
+        a.held_out,
+        nonzero(&a.suppressed)
+    );
+    for x in &a.audiences {
+        println!(
+            "  {:<12} {:<6} {:>7} members of {:>7} matched (+{} -{}); suppressed {}",
+            x.name,
+            x.channel,
+            x.members,
+            x.matched,
+            x.entered,
+            x.exited,
+            nonzero(&x.suppressed)
+        );
     }
 }

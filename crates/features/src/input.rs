@@ -445,6 +445,19 @@ fn check_columns(src: &ValidSource, file: &str, schema: &Schema) -> Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     };
+    if let Some(a) = src
+        .attributes
+        .iter()
+        .find(|a| schema.field_with_name(a).is_err())
+    {
+        return Err(DataError::MissingColumn {
+            file: file.to_string(),
+            column: a.clone(),
+            contract_column: format!("{}.attributes", src.table),
+            available: available(),
+        }
+        .into());
+    }
     for c in &src.columns {
         let (contract, kind, required, source) = (&c.name, &c.kind, &c.required, &c.source);
         let ColumnSource::Column {
@@ -604,6 +617,7 @@ fn mapped_select(src: &ValidSource, schema: &Schema, raw: &str) -> String {
     for (contract, sql) in raw_times {
         cols.push(format!("{sql} AS {}", ident(&format!("raw_{contract}"))));
     }
+    cols.extend(src.attributes.iter().map(|a| ident(a)));
     let filter = src
         .filter
         .as_ref()

@@ -10,6 +10,7 @@
 
 pub mod churn_labels;
 pub mod clv_summary;
+pub mod consent;
 #[cfg(test)]
 mod dedup_property;
 #[cfg(test)]
@@ -17,6 +18,7 @@ mod differential;
 pub mod duplicates;
 pub mod input;
 pub mod interactions;
+pub mod profile;
 #[cfg(test)]
 mod properties;
 pub mod quality;

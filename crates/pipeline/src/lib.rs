@@ -7,6 +7,8 @@
 //! previous outputs as they were. `runner` holds the ordered steps; each step is a module of
 //! `steps`; [`Table`] lists what a run publishes and [`Manifest`] records what it did.
 
+mod audience_frame;
+mod audience_tables;
 mod churn_tables;
 mod engine;
 mod error;
@@ -28,9 +30,9 @@ pub use engine::ResourceUsage;
 pub use error::{ModelFailure, Result, RunError};
 pub use manifest::{MANIFEST_FORMAT, Manifest, RowCounts, StepTiming};
 pub use reports::{
-    AlgorithmEvaluation, ChurnReport, ClusterSummary, ClvHoldout, ClvReport, FeatureScaling,
-    FeatureShare, LabelMatching, ModelReports, ObservationSummary, RecommendationReport,
-    SegmentationReport,
+    AlgorithmEvaluation, AudienceCounts, AudienceReport, ChurnReport, ClusterSummary, ClvHoldout,
+    ClvReport, FeatureScaling, FeatureShare, LabelMatching, ModelReports, ObservationSummary,
+    RecommendationReport, SegmentationReport,
 };
 pub use runner::{RunOptions, RunSummary, cutoff_date, run_job, run_job_until, validate_job};
 pub use score::{ScoreSummary, score_saved_model};

@@ -52,6 +52,10 @@ pub struct Manifest {
     pub stages: BTreeMap<String, u64>,
     /// Fitted models: parameters, fits, evaluations and saved artifacts.
     pub models: ModelReports,
+    /// Audience sizes and suppressions (absent without `[[audiences]]`, and in manifests from
+    /// before them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audiences: Option<crate::reports::AudienceReport>,
     pub steps: Vec<StepTiming>,
 }
 
@@ -149,6 +153,7 @@ mod tests {
             quality: BTreeMap::new(),
             stages: BTreeMap::new(),
             models: ModelReports::default(),
+            audiences: None,
             steps: vec![],
         }
     }

@@ -19,6 +19,8 @@ pub(crate) enum Output<'a> {
     Publish {
         publisher: &'a Publisher,
         written: Vec<(Table, WriteStats)>,
+        /// Files written beside a table's Parquet file (text exports), by name.
+        files: Vec<(Table, String)>,
     },
 }
 
@@ -56,7 +58,10 @@ impl Output<'_> {
 
     /// Writes an in-memory table.
     pub async fn batch(&mut self, table: Table, batch: RecordBatch) -> Result<u64> {
-        let Output::Publish { publisher, written } = self else {
+        let Output::Publish {
+            publisher, written, ..
+        } = self
+        else {
             return Ok(batch.num_rows() as u64);
         };
         let schema = batch.schema();
@@ -65,6 +70,18 @@ impl Output<'_> {
         let stats = lifecycle_storage::write_parquet(&file, schema, stream).await?;
         written.push((table, stats));
         Ok(stats.rows)
+    }
+
+    /// Writes an in-memory table to a staged file that is never published (`name` is its
+    /// folder); returns its URL (None when planning).
+    pub async fn staged_batch(&self, name: &str, batch: RecordBatch) -> Result<Option<String>> {
+        let Output::Publish { publisher, .. } = self else {
+            return Ok(None);
+        };
+        let file = publisher.staging_file(name);
+        let stream = futures::stream::iter(vec![Ok(batch.clone())]);
+        lifecycle_storage::write_parquet(&file, batch.schema(), stream).await?;
+        Ok(Some(file.url().to_string()))
     }
 
     /// Saves a model artifact in the run's folder; returns its URL for the manifest (empty when
@@ -76,6 +93,11 @@ impl Output<'_> {
         let loc = publisher.artifact_file(name);
         loc.put_bytes(json).await?;
         Ok(loc.url().to_string())
+    }
+
+    /// Whether this run wrote `table` (false when planning).
+    pub fn wrote(&self, table: Table) -> bool {
+        matches!(self, Output::Publish { written, .. } if written.iter().any(|(t, _)| *t == table))
     }
 
     /// The URL of a table this run wrote, to read it back.
@@ -90,13 +112,47 @@ impl Output<'_> {
 
     /// The written tables, as the commit record lists them.
     pub fn committed(&self) -> Vec<(Table, CommittedTable)> {
-        match self {
-            Output::Plan => vec![],
-            Output::Publish { publisher, written } => written
-                .iter()
-                .map(|(t, s)| (*t, publisher.committed_table(t.name(), s)))
-                .collect(),
-        }
+        let Output::Publish {
+            publisher,
+            written,
+            files,
+        } = self
+        else {
+            return vec![];
+        };
+        let of = |t: Table| files.iter().filter(move |(f, _)| *f == t);
+        written
+            .iter()
+            .map(|(t, s)| {
+                let mut committed = publisher.committed_table(t.name(), s);
+                committed.files = of(*t).map(|(_, name)| name.clone()).collect();
+                (*t, committed)
+            })
+            .collect()
+    }
+
+    /// Writes `batches` as the text file `name` beside `table`'s Parquet file, committed with
+    /// it (nothing when planning).
+    pub async fn text_file<S>(
+        &mut self,
+        table: Table,
+        name: String,
+        format: lifecycle_storage::TextFormat,
+        batches: S,
+    ) -> Result<()>
+    where
+        S: futures::Stream<Item = std::result::Result<RecordBatch, ArrowError>> + Unpin,
+    {
+        let Output::Publish {
+            publisher, files, ..
+        } = self
+        else {
+            return Ok(());
+        };
+        let file = publisher.extra_file(table.name(), &name);
+        lifecycle_storage::write_text(&file, format, batches).await?;
+        files.push((table, name));
+        Ok(())
     }
 
     /// Writes `sql` to the staging file `name` (with `table`'s schema rules) and registers the

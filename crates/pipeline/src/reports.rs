@@ -156,3 +156,36 @@ pub struct AlgorithmEvaluation {
     pub algorithm: String,
     pub metrics: RankingMetrics,
 }
+
+/// `[[audiences]]`: who the rules matched, who was kept out and why, and who is contacted.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AudienceReport {
+    /// Users in `user_profile`.
+    pub users: usize,
+    /// Users in the global holdout group (`[holdout]`).
+    pub held_out: usize,
+    /// Consent rows that deny because they cannot be read (no time, channel or known status).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent_rows_unreadable: Option<u64>,
+    /// Contact rows not counted towards caps (no user, channel or readable time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_rows_unreadable: Option<u64>,
+    /// Suppressions per reason, over every audience.
+    pub suppressed: std::collections::BTreeMap<String, u64>,
+    pub audiences: Vec<AudienceCounts>,
+}
+
+/// One audience's sizes.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AudienceCounts {
+    pub name: String,
+    pub channel: String,
+    /// Users its rule matched.
+    pub matched: u64,
+    pub members: u64,
+    /// Members who were not members on the previous committed run, and the reverse.
+    pub entered: u64,
+    pub exited: u64,
+    /// Matched users kept out, per reason.
+    pub suppressed: std::collections::BTreeMap<String, u64>,
+}

@@ -59,9 +59,11 @@ enum Step {
     Segmentation,
     Churn,
     Recommendations,
+    Audiences,
+    Exports,
 }
 
-const STEPS: [Step; 8] = [
+const STEPS: [Step; 10] = [
     Step::Read,
     Step::Quality,
     Step::Features,
@@ -70,6 +72,8 @@ const STEPS: [Step; 8] = [
     Step::Segmentation,
     Step::Churn,
     Step::Recommendations,
+    Step::Audiences,
+    Step::Exports,
 ];
 
 impl Step {
@@ -83,6 +87,8 @@ impl Step {
             Step::Segmentation => &steps::clusters::STEP,
             Step::Churn => &steps::churn::STEP,
             Step::Recommendations => &steps::recommend::STEP,
+            Step::Audiences => &steps::audiences::STEP,
+            Step::Exports => &steps::exports::STEP,
         }
     }
 
@@ -107,6 +113,8 @@ impl Step {
             Step::Segmentation => steps::clusters::run(run).await,
             Step::Churn => steps::churn::run(run).await,
             Step::Recommendations => steps::recommend::run(run).await,
+            Step::Audiences => steps::audiences::run(run).await,
+            Step::Exports => steps::exports::run(run).await,
         }
     }
 
@@ -154,6 +162,7 @@ async fn begin<'a>(
         rows: RowCounts::default(),
         quality: BTreeMap::new(),
         models: ModelReports::default(),
+        audiences: None,
         usage: session.usage,
     };
     Ok((run, session.engine))
@@ -238,6 +247,7 @@ async fn run_and_summarise(
     let out = Output::Publish {
         publisher,
         written: vec![],
+        files: vec![],
     };
     let (mut run, engine) = begin(spec, opts, stores, out).await?;
     register_store(&run.ctx, publisher.output());
@@ -294,6 +304,7 @@ fn manifest(
         quality: zeros.chain(run.quality).collect(),
         stages,
         models: run.models,
+        audiences: run.audiences,
         steps,
     }
 }

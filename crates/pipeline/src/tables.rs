@@ -23,6 +23,10 @@ pub enum Table {
     ItemNeighbours,
     RecommendationTrain,
     RecommendationTest,
+    UserProfile,
+    AudienceMembers,
+    AudienceSuppressions,
+    AudienceChanges,
 }
 
 /// The staged tables of events for the later steps, written to the run's folder and never
@@ -33,7 +37,7 @@ pub(crate) const CLEAN_EVENTS: &str = "_events_clean";
 
 impl Table {
     /// Every table, in the order a run writes them.
-    pub const ALL: [Table; 15] = [
+    pub const ALL: [Table; 19] = [
         Table::Quarantine,
         Table::UserFeatures,
         Table::UserSegments,
@@ -49,6 +53,10 @@ impl Table {
         Table::ItemNeighbours,
         Table::RecommendationTrain,
         Table::RecommendationTest,
+        Table::UserProfile,
+        Table::AudienceMembers,
+        Table::AudienceSuppressions,
+        Table::AudienceChanges,
     ];
 
     /// The table's name: its folder, and its key in the manifest's `outputs`.
@@ -74,6 +82,7 @@ impl Table {
             Table::UserFeatures => &["user_id"],
             Table::UserSegments => &["user_id", "stage"],
             Table::StageTransitions => &["users"],
+            Table::UserProfile => &["user_id", "stage", "audiences"],
             _ => &[],
         }
     }
@@ -121,6 +130,22 @@ impl Table {
             Table::RecommendationTest => (
                 "recommendation_test",
                 "a held-out interaction of the evaluation split (with `export_split`)",
+            ),
+            Table::UserProfile => (
+                "user_profile",
+                "a user's stage, scores, allowed attributes, consent and audiences",
+            ),
+            Table::AudienceMembers => (
+                "audience_members",
+                "a user to contact for an audience, on its channel, and why",
+            ),
+            Table::AudienceSuppressions => (
+                "audience_suppressions",
+                "a user an audience's rule matched but who is not contacted, and why",
+            ),
+            Table::AudienceChanges => (
+                "audience_changes",
+                "a user who entered or exited an audience since the previous run",
             ),
         }
     }

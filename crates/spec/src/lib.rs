@@ -24,6 +24,7 @@
 //!
 //! The full list of settings and their defaults is in `docs/job-spec.md`.
 
+mod activation;
 mod engine;
 mod error;
 mod models;
@@ -33,6 +34,10 @@ mod raw;
 mod recommend;
 mod valid;
 
+pub use activation::{
+    AudienceSpec, CapSettings, ConsentDefault, ConsentSpec, ExportFormat, ExportSettings,
+    HoldoutSettings, ProfileShape, ValidActivation, ValidAudience, profile_columns,
+};
 pub use engine::{EngineSettings, ValidEngine};
 pub use error::{DataError, MAX_DAYS, Result, SpecError};
 pub use models::{

@@ -40,6 +40,21 @@ pub struct JobSpec {
     pub churn: crate::ChurnSettings,
     #[serde(default)]
     pub recommendations: crate::RecommendationSettings,
+    /// Who may be contacted on which channel (`[consent]`).
+    #[serde(default)]
+    pub consent: Option<crate::ConsentSpec>,
+    /// The send history (`[contacts]`), for frequency caps.
+    #[serde(default)]
+    pub contacts: Option<SourceSpec>,
+    #[serde(default)]
+    pub holdout: Option<crate::HoldoutSettings>,
+    /// `[caps.<channel>]`
+    #[serde(default)]
+    pub caps: std::collections::BTreeMap<String, crate::CapSettings>,
+    #[serde(default)]
+    pub audiences: Vec<crate::AudienceSpec>,
+    #[serde(default)]
+    pub exports: crate::ExportSettings,
     /// The folder relative paths resolve against (the spec file's folder); not part of the TOML.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -204,6 +219,10 @@ pub struct SourceSpec {
     pub csv: CsvOptions,
     #[serde(default)]
     pub text: TextOptions,
+    /// `[users]` only: source columns copied as they are into `user_profile` (no other column
+    /// of the users table is published).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attributes: Vec<String>,
 }
 
 fn default_partition_key() -> String {

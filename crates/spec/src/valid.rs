@@ -27,7 +27,8 @@ pub enum ContractKind {
 pub struct Contract;
 
 impl Contract {
-    /// `(column, required, kind)` for the table (`events`, `users` or `items`).
+    /// `(column, required, kind)` for the table (`events`, `users`, `items`, `consent` or
+    /// `contacts`).
     pub fn columns(table: &str) -> &'static [(&'static str, bool, ContractKind)] {
         use ContractKind::*;
         match table {
@@ -40,6 +41,18 @@ impl Contract {
             ],
             "users" => &[("user_id", true, Text), ("signup_time", false, Time)],
             "items" => &[("item_id", true, Text), ("category", false, Text)],
+            "consent" => &[
+                ("user_id", true, Text),
+                ("channel", true, Text),
+                ("status", true, Text),
+                ("updated_at", true, Time),
+            ],
+            "contacts" => &[
+                ("user_id", true, Text),
+                ("channel", true, Text),
+                ("campaign", false, Text),
+                ("sent_at", true, Time),
+            ],
             _ => &[],
         }
     }
@@ -95,6 +108,8 @@ pub struct ValidSource {
     pub columns: Vec<ContractColumn>,
     pub csv: CsvOptions,
     pub text: TextOptions,
+    /// Source columns passed through as they are (`[users] attributes`).
+    pub attributes: Vec<String>,
 }
 
 /// An event type whose events get their own count columns (`<column>_<days>d`).
@@ -151,6 +166,8 @@ pub struct ValidJobSpec {
     pub segmentation: crate::SegmentationSettings,
     pub churn: crate::ChurnSettings,
     pub recommendations: crate::RecommendationSettings,
+    /// Consent, contacts, holdout, caps and audiences.
+    pub activation: crate::ValidActivation,
     /// The spec as written, for the run manifest.
     pub source: JobSpec,
 }
@@ -203,6 +220,7 @@ impl JobSpec {
         crate::recommend::validate_recommendations(&self.recommendations)?;
         let features = validate_features(&self)?;
         let stages = validate_stages(&self)?;
+        let activation = validate_activation(&self, &base)?;
 
         Ok(ValidJobSpec {
             name: self.job.name.clone(),
@@ -225,6 +243,7 @@ impl JobSpec {
             segmentation: self.segmentation.clone(),
             churn: self.churn.clone(),
             recommendations: self.recommendations.clone(),
+            activation,
             source: self,
         })
     }
@@ -421,7 +440,39 @@ fn normalize(p: &Path) -> PathBuf {
     out
 }
 
-fn validate_source(table: &str, s: &SourceSpec, base: &Path) -> Result<ValidSource> {
+/// The activation sections, with the audience rules checked against the columns of
+/// `user_profile` this spec produces.
+fn validate_activation(spec: &JobSpec, base: &Path) -> Result<crate::ValidActivation> {
+    use crate::activation::{ProfileShape, RawActivation, profile_columns};
+    let attributes: &[String] = spec.users.as_ref().map_or(&[], |u| &u.attributes);
+    let shape = |channels: &[String]| profile_columns(&ProfileShape::of(spec, channels));
+    let base_columns = shape(&[]);
+    for (i, a) in attributes.iter().enumerate() {
+        let clash = base_columns[..base_columns.len() - attributes.len()].contains(a)
+            || Contract::columns("users").iter().any(|(c, _, _)| c == a)
+            || a.starts_with("raw_")
+            || attributes[..i].contains(a)
+            || a.starts_with("contactable_")
+            || a == "audiences";
+        if a.is_empty() || clash {
+            return Err(SpecError::invalid(
+                "users.attributes",
+                format!("`{a}` is empty, listed twice, or the name of a user_profile column"),
+            ));
+        }
+    }
+    let raw = RawActivation {
+        consent: spec.consent.as_ref(),
+        contacts: spec.contacts.as_ref(),
+        holdout: spec.holdout.as_ref(),
+        caps: &spec.caps,
+        audiences: &spec.audiences,
+        exports: &spec.exports,
+    };
+    crate::activation::validate_activation(raw, base, shape)
+}
+
+pub(crate) fn validate_source(table: &str, s: &SourceSpec, base: &Path) -> Result<ValidSource> {
     let url = resolve_location(&s.url, base, false)
         .map_err(|reason| SpecError::invalid(format!("{table}.url"), reason))?;
     let format = match s.format {
@@ -479,6 +530,12 @@ fn validate_source(table: &str, s: &SourceSpec, base: &Path) -> Result<ValidSour
             "must not be empty",
         ));
     }
+    if !s.attributes.is_empty() && table != "users" {
+        return Err(SpecError::invalid(
+            format!("{table}.attributes"),
+            "only [users] has attributes",
+        ));
+    }
     if s.csv.delimiter.len_utf8() != 1 {
         return Err(SpecError::invalid(
             format!("{table}.csv.delimiter"),
@@ -494,6 +551,7 @@ fn validate_source(table: &str, s: &SourceSpec, base: &Path) -> Result<ValidSour
         columns,
         csv: s.csv.clone(),
         text: s.text.clone(),
+        attributes: s.attributes.clone(),
     })
 }
 

@@ -21,14 +21,16 @@ mod aws_profile;
 mod location;
 mod parquet_io;
 mod publish;
+mod text_io;
 
 pub use aws_profile::aws_profile_env;
 pub use location::{Location, RetrySettings, StoreWrapper, Stores, is_secret_key, store_root};
-pub use parquet_io::{WriteStats, write_parquet};
+pub use parquet_io::{WriteStats, read_parquet, write_parquet};
 pub use publish::{
     Commit, CommitRecord, CommittedTable, GcReport, LeaseInfo, MANIFEST_TABLE, Publisher, commits,
     committed_runs, gc, latest_commit, materialize, read_commit, read_manifest, table_partition,
 };
+pub use text_io::{TextFormat, write_text};
 
 /// Result with a [`StorageError`] by default.
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;

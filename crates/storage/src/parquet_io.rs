@@ -60,3 +60,20 @@ where
         .size;
     Ok(WriteStats { rows, bytes })
 }
+
+/// The batches of the Parquet file at `loc`, in file order. The file is fetched whole (the
+/// tables read back this way are per-user outputs, small next to the events), then decoded a
+/// batch at a time.
+pub async fn read_parquet(
+    loc: &Location,
+) -> Result<impl Stream<Item = std::result::Result<RecordBatch, ArrowError>> + Unpin + use<>> {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let bytes = loc.get_bytes().await?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .and_then(|b| b.build())
+        .map_err(|source| StorageError::Parquet {
+            url: loc.url().to_string(),
+            source,
+        })?;
+    Ok(futures::stream::iter(reader))
+}

@@ -64,6 +64,10 @@ pub struct CommittedTable {
     pub published_url: String,
     pub rows: u64,
     pub bytes: u64,
+    /// Other files of the table beside its Parquet file (text exports for CRMs, e.g.
+    /// `part-0.csv`), by name: committed and copied with it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<String>,
 }
 
 /// A committed run of one date.
@@ -127,6 +131,13 @@ impl Publisher {
             .join(&format!("{RUNS}/{}/{table}/{PART}", self.run_id))
     }
 
+    /// Where this run writes the file `name` of `table` besides its Parquet file (an export),
+    /// to be listed in its [`CommittedTable::files`].
+    pub fn extra_file(&self, table: &str, name: &str) -> Location {
+        self.output
+            .join(&format!("{RUNS}/{}/{table}/{name}", self.run_id))
+    }
+
     /// Where this run saves the model artifact `name` (`_runs/<run_id>/models/<name>.json`);
     /// the manifest's `models` entry names it.
     pub fn artifact_file(&self, name: &str) -> Location {
@@ -146,6 +157,7 @@ impl Publisher {
             published_url: self.published_file(table).url().to_string(),
             rows: stats.rows,
             bytes: stats.bytes,
+            files: vec![],
         }
     }
 
@@ -355,19 +367,24 @@ pub async fn materialize(output: &Location, date: NaiveDate) -> Result<()> {
     };
     let record = read_commit(output, date).await?;
     let run = run_folder(output, &record.run_id);
-    for table in record.outputs.keys() {
-        let from = run.join(&format!("{table}/{PART}"));
-        let to = table_partition(output, table, date).join(PART);
-        output
-            .store()
-            .copy(from.path(), to.path())
-            .await
-            .map_err(|source| StorageError::Store {
-                url: to.url().to_string(),
-                source,
-            })?;
+    for (table, committed) in &record.outputs {
+        let names = std::iter::once(PART).chain(committed.files.iter().map(String::as_str));
+        let mut kept = vec![];
+        for name in names {
+            let from = run.join(&format!("{table}/{name}"));
+            let to = table_partition(output, table, date).join(name);
+            output
+                .store()
+                .copy(from.path(), to.path())
+                .await
+                .map_err(|source| StorageError::Store {
+                    url: to.url().to_string(),
+                    source,
+                })?;
+            kept.push(to.path().clone());
+        }
         for meta in table_partition(output, table, date).list().await? {
-            if meta.location != *to.path() {
+            if !kept.contains(&meta.location) {
                 delete(output, &meta.location).await?;
             }
         }

@@ -12,8 +12,11 @@
 //! - engagement is a mix of view, like, comment, share and follow on items whose popularity is
 //!   Zipf-distributed; a purchase buys an item at its category's price, one or more units.
 //!
-//! Output under the target folder: `users.parquet`, `items.parquet`, `ground_truth.parquet` and
-//! `events/dt=YYYY-MM-DD/part-NNNNN.parquet` (one file per day per chunk of users).
+//! Output under the target folder: `users.parquet`, `items.parquet`, `ground_truth.parquet`,
+//! `events/dt=YYYY-MM-DD/part-NNNNN.parquet` (one file per day per chunk of users), and the
+//! marketing side (`consent.parquet`, `contacts.parquet`; see [`outreach`]).
+
+mod outreach;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -109,6 +112,9 @@ pub struct GenerateSummary {
     pub purchases: u64,
     pub churned_users: u64,
     pub event_files: u64,
+    /// Rows of `consent.parquet` and `contacts.parquet`.
+    pub consent_rows: u64,
+    pub contact_rows: u64,
 }
 
 /// The latent segments with their base behaviour.
@@ -508,6 +514,7 @@ pub fn generate(p: &GeneratorParams, out: &Path) -> Result<GenerateSummary> {
 
     let end_us = start_us + p.days as i64 * DAY_US;
     summary.churned_users = truths.iter().filter(|(_, t)| t.churn_us < end_us).count() as u64;
+    (summary.consent_rows, summary.contact_rows) = outreach::write(p, &truths, start_us, out)?;
     let users_schema = Arc::new(Schema::new(vec![
         Field::new("user_id", DataType::Utf8, false),
         ts_field("signup_time", false),
@@ -628,6 +635,14 @@ mod tests {
         .unwrap();
         assert_eq!(s3.events, s1.events);
         assert_eq!(s3.purchases, s1.purchases);
+        assert_eq!(
+            (s3.consent_rows, s3.contact_rows),
+            (s1.consent_rows, s1.contact_rows)
+        );
+        assert!(
+            s1.consent_rows > s1.users && s1.contact_rows > s1.users,
+            "{s1:?}"
+        );
     }
 
     #[test]

@@ -19,6 +19,10 @@ pub(crate) fn generate(params: &GeneratorParams, out: &Path) -> anyhow::Result<(
         out.display(),
         t.elapsed().as_secs_f64()
     );
+    println!(
+        "and {} consent rows (consent.parquet), {} past sends (contacts.parquet)",
+        s.consent_rows, s.contact_rows
+    );
     println!("a run on it: --as-of {}", params.end());
     Ok(())
 }

@@ -36,6 +36,8 @@ pub(crate) async fn read(run: &mut Run<'_>) -> Result<Option<u64>> {
         (Some(&spec.events), true),
         (spec.users.as_ref(), false),
         (spec.items.as_ref(), false),
+        (spec.activation.consent.as_ref().map(|(c, _)| c), false),
+        (spec.activation.contacts.as_ref(), false),
     ] {
         let Some(src) = src else { continue };
         let setting = format!("{}.url", src.table);

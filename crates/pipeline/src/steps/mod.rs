@@ -3,9 +3,11 @@
 //! the model crates) and records what it did on the [`Run`]. The runner owns their order,
 //! timing, the quality gate and the commit.
 
+pub(crate) mod audiences;
 pub(crate) mod churn;
 pub(crate) mod clusters;
 pub(crate) mod clv;
+pub(crate) mod exports;
 pub(crate) mod features;
 pub(crate) mod ingest;
 pub(crate) mod recommend;
@@ -65,6 +67,7 @@ pub(crate) struct Run<'a> {
     /// Quarantined rows per rule (rules with rows only).
     pub quality: BTreeMap<String, u64>,
     pub models: ModelReports,
+    pub audiences: Option<crate::reports::AudienceReport>,
     /// What a local engine used (memory limit, spills); None on a cluster.
     pub usage: Option<crate::engine::Usage>,
 }
