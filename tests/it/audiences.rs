@@ -2,7 +2,7 @@
 //! consent as of the cutoff (an opt-out before it counts, one after it does not), opt-in
 //! consent (`default = "deny"`), frequency caps from the send history, the holdout group on two
 //! runs, `audience_changes` against the members of two consecutive runs, and bad rules refused
-//! with exit code 2.
+//! with exit code 2. The population and spec are shared with `exports.rs`.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -13,14 +13,14 @@ use lifecycle_audiences::holdout::bucket;
 
 use crate::common::*;
 
-const USERS: usize = 10;
+pub(crate) const USERS: usize = 10;
 
-fn user(i: usize) -> String {
+pub(crate) fn user(i: usize) -> String {
     format!("u{i}")
 }
 
 /// Ten users, each with a view on 2024-01-01 and on 2024-05-25: all `active` on June 1st and 2nd.
-fn write_population(dir: &Path) {
+pub(crate) fn write_population(dir: &Path) {
     let ids: Vec<String> = (0..USERS).map(user).collect();
     let mut events: Vec<Ev> = vec![];
     for id in &ids {
@@ -48,7 +48,7 @@ fn write_rows(path: &Path, cols: [&str; 4], rows: &[(&str, &str, &str, &str)]) {
     write_batch(path, &batch);
 }
 
-fn write_consent(dir: &Path) {
+pub(crate) fn write_consent(dir: &Path) {
     write_rows(
         &dir.join("consent.parquet"),
         ["user_id", "channel", "status", "updated_at"],
@@ -72,7 +72,7 @@ fn write_consent(dir: &Path) {
 }
 
 /// The spec: two audiences (email and sms), consent with `default`, caps and a holdout.
-fn spec(dir: &Path, default: &str, holdout: f64) -> std::path::PathBuf {
+pub(crate) fn spec(dir: &Path, default: &str, holdout: f64) -> std::path::PathBuf {
     write_spec(
         dir,
         &format!(
@@ -270,104 +270,4 @@ fn a_bad_rule_is_exit_code_2_naming_the_audience() {
             "nothing published"
         );
     }
-}
-
-/// Reads a text export with arrow's readers (not the code that wrote it), typed like `parquet`
-/// with list columns as text.
-fn read_csv(path: &Path, parquet: &RecordBatch) -> RecordBatch {
-    use arrow::datatypes::{DataType, Field, Schema};
-    let fields: Vec<Field> = parquet
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| match f.data_type() {
-            DataType::List(_) => Field::new(f.name(), DataType::Utf8, true),
-            _ => f.as_ref().clone().with_nullable(true),
-        })
-        .collect();
-    let schema = Arc::new(Schema::new(fields));
-    let reader = arrow::csv::ReaderBuilder::new(schema.clone())
-        .with_header(true)
-        .build(std::fs::File::open(path).unwrap())
-        .unwrap();
-    let batches: Vec<RecordBatch> = reader.map(|b| b.unwrap()).collect();
-    arrow::compute::concat_batches(&schema, &batches).unwrap()
-}
-
-#[tokio::test]
-async fn text_exports_read_back_equal_the_parquet() {
-    use arrow::array::{Array, AsArray};
-    let dir = tempfile::tempdir().unwrap();
-    write_population(dir.path());
-    write_consent(dir.path());
-    let base = std::fs::read_to_string(spec(dir.path(), "allow", 0.2)).unwrap();
-    let body = base.replacen("[job]\nname = \"test\"\noutput = \"out\"\n", "", 1)
-        + "[users]\nurl = \"users.parquet\"\nattributes = [\"country\"]\n\
-           [exports]\nformats = [\"parquet\", \"csv\", \"jsonl\"]\nper_audience = true\n";
-    let users = RecordBatch::try_from_iter(vec![
-        (
-            "user_id",
-            Arc::new(StringArray::from_iter_values((0..USERS).map(user))) as _,
-        ),
-        (
-            "country",
-            Arc::new(StringArray::from_iter_values(
-                (0..USERS).map(|i| ["GB", "FR, \"Paris\"", "DE\nBerlin"][i % 3]),
-            )) as _,
-        ),
-    ])
-    .unwrap();
-    write_batch(&dir.path().join("users.parquet"), &users);
-    let spec = write_spec(dir.path(), &body);
-    run(&spec, "2024-06-01", "2024-06-03T00:00:00Z")
-        .await
-        .unwrap();
-    let out = dir.path().join("out");
-    let d = "2024-06-01";
-    for table in ["user_profile", "audience_members"] {
-        let parquet = Table::read(&out, table, d).batch;
-        let folder = out.join(format!("{table}/run_date={d}"));
-        let csv = read_csv(&folder.join("part-0.csv"), &parquet);
-        assert_eq!(csv.num_rows(), parquet.num_rows(), "{table}");
-        for (i, f) in parquet.schema().fields().iter().enumerate() {
-            let (want, got) = (parquet.column(i), csv.column(i));
-            match f.data_type() {
-                arrow::datatypes::DataType::List(_) => {
-                    let (lists, cells) = (want.as_list::<i32>(), got.as_string::<i32>());
-                    for r in 0..lists.len() {
-                        let items = lists.value(r);
-                        let items: Vec<&str> = items.as_string::<i32>().iter().flatten().collect();
-                        let cell: Vec<String> = serde_json::from_str(cells.value(r)).unwrap();
-                        assert_eq!(cell, items, "{table}.{} row {r}", f.name());
-                    }
-                }
-                _ => assert_eq!(want.to_data(), got.to_data(), "{table}.{}", f.name()),
-            }
-        }
-        let json = arrow::json::ReaderBuilder::new(parquet.schema())
-            .build(std::io::BufReader::new(
-                std::fs::File::open(folder.join("part-0.jsonl")).unwrap(),
-            ))
-            .unwrap();
-        let rows: Vec<RecordBatch> = json.map(|b| b.unwrap()).collect();
-        let json = arrow::compute::concat_batches(&parquet.schema(), &rows).unwrap();
-        assert_eq!(json, parquet, "{table} as JSON lines");
-    }
-    // One file per audience and format, together the whole table.
-    let members = Table::read(&out, "audience_members", d).batch;
-    let mut total = 0;
-    for audience in ["news", "sms-all"] {
-        let path = out.join(format!(
-            "audience_members/run_date={d}/audience={audience}.csv"
-        ));
-        let part = read_csv(&path, &members);
-        assert!(
-            part.column(0)
-                .as_string::<i32>()
-                .iter()
-                .all(|a| a == Some(audience))
-        );
-        total += part.num_rows();
-    }
-    assert_eq!(total, members.num_rows());
 }

@@ -8,6 +8,7 @@ mod clv;
 mod common;
 mod datasets;
 mod engine;
+mod exports;
 mod failures;
 mod features;
 mod hostile;

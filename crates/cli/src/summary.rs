@@ -33,6 +33,17 @@ pub(crate) fn print_summary(s: &RunSummary) {
     for (name, t) in &m.commit.outputs {
         println!("  {name:<18} {:>9} rows  {}", t.rows, t.published_url);
     }
+    if let Some(n) = &s.notification {
+        match n.delivered {
+            true => println!("notified {} ({} attempts)", n.url, n.attempts),
+            false => println!(
+                "could NOT notify {} after {} attempts ({}); the run is committed all the same",
+                n.url,
+                n.attempts,
+                n.error.as_deref().unwrap_or("no answer")
+            ),
+        }
+    }
     println!("\nuser_segments (first rows):\n{}", s.preview);
 }
 

@@ -15,6 +15,7 @@ mod error;
 mod frame;
 mod lease;
 mod manifest;
+mod notify;
 mod output;
 mod previous;
 mod query;
@@ -29,6 +30,7 @@ mod tables;
 pub use engine::ResourceUsage;
 pub use error::{ModelFailure, Result, RunError};
 pub use manifest::{MANIFEST_FORMAT, Manifest, RowCounts, StepTiming};
+pub use notify::Notification;
 pub use reports::{
     AlgorithmEvaluation, AudienceCounts, AudienceReport, ChurnReport, ClusterSummary, ClvHoldout,
     ClvReport, FeatureScaling, FeatureShare, LabelMatching, ModelReports, ObservationSummary,

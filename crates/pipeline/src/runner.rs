@@ -46,6 +46,8 @@ pub struct RunSummary {
     pub stages: BTreeMap<String, u64>,
     /// The first rows of `user_segments`, formatted for a terminal.
     pub preview: String,
+    /// The `[exports] notify_url` POST after the commit, when there is one.
+    pub notification: Option<crate::Notification>,
 }
 
 /// The steps of a run, in order. Each runs when its setting turns it on.
@@ -223,9 +225,11 @@ pub async fn run_job_until(
         }
     };
     match crate::lease::keep_lease(&publisher, spec.lease, work).await {
-        Ok(summary) => {
+        Ok(mut summary) => {
+            let run_folder = publisher.run_file("notification.json");
             publisher.commit(summary.manifest.to_json()).await?;
             tracing::info!(run_id = %summary.manifest.run_id(), %run_date, "run committed");
+            summary.notification = notify_committed(spec, &summary.manifest, run_folder).await;
             Ok(summary)
         }
         Err(e) => {
@@ -235,6 +239,28 @@ pub async fn run_job_until(
             Err(crate::engine::explain(e, &spec.engine))
         }
     }
+}
+
+/// Sends the `notify_url` POST of a committed run and saves its outcome in the run's folder
+/// (`_runs/<run_id>/notification.json`). A failure is logged, never an error: the
+/// commit stands.
+async fn notify_committed(
+    spec: &ValidJobSpec,
+    manifest: &Manifest,
+    file: lifecycle_storage::Location,
+) -> Option<crate::Notification> {
+    let body = crate::notify::payload(manifest);
+    let n = crate::notify::notify(&spec.activation.exports, &body).await?;
+    match n.delivered {
+        true => tracing::info!(url = n.url, attempts = n.attempts, "run announced"),
+        false => tracing::warn!(url = n.url, attempts = n.attempts, error = ?n.error,
+            "could not announce the run; it is committed all the same"),
+    }
+    let json = serde_json::to_vec_pretty(&n).expect("a notification serializes");
+    if let Err(e) = file.put_bytes(json).await {
+        tracing::warn!(error = %e, "could not save the notification's outcome");
+    }
+    Some(n)
 }
 
 /// The steps of one run into `publisher`'s staging folder, and the manifest that commits them.
@@ -266,6 +292,7 @@ async fn run_and_summarise(
         manifest,
         stages,
         preview,
+        notification: None,
     })
 }
 

@@ -108,6 +108,23 @@ pub struct ExportSettings {
     /// Also one file per audience of `audience_members` (`audience=<name>.<ext>`).
     #[serde(default)]
     pub per_audience: bool,
+    /// After the commit, an HTTP POST of what was published (never undoes the commit).
+    #[serde(default)]
+    pub notify_url: Option<String>,
+    /// Timeout of one notification attempt.
+    #[serde(default = "default_notify_timeout")]
+    pub notify_timeout_secs: u64,
+    /// Attempts in all (transient failures: connection errors, timeouts, 5xx, 429).
+    #[serde(default = "default_notify_attempts")]
+    pub notify_attempts: u32,
+}
+
+fn default_notify_timeout() -> u64 {
+    10
+}
+
+fn default_notify_attempts() -> u32 {
+    3
 }
 
 impl Default for ExportSettings {
@@ -116,6 +133,9 @@ impl Default for ExportSettings {
             formats: default_formats(),
             tables: default_export_tables(),
             per_audience: false,
+            notify_url: None,
+            notify_timeout_secs: default_notify_timeout(),
+            notify_attempts: default_notify_attempts(),
         }
     }
 }
@@ -273,6 +293,7 @@ pub(crate) fn validate_activation(
     let channels: Vec<String> = channels.into_iter().collect();
     let columns = profile(&channels);
     let audiences = validate_audiences(raw.audiences, &columns)?;
+    validate_notify(raw.exports)?;
     if raw.exports.per_audience && raw.audiences.is_empty() {
         return Err(SpecError::invalid(
             "exports.per_audience",
@@ -288,6 +309,25 @@ pub(crate) fn validate_activation(
         caps: raw.caps.clone(),
         audiences,
     })
+}
+
+fn validate_notify(ex: &ExportSettings) -> Result<()> {
+    if let Some(u) = &ex.notify_url {
+        let ok = url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+        if !ok {
+            return Err(SpecError::invalid(
+                "exports.notify_url",
+                format!("`{u}` is not an http(s) URL"),
+            ));
+        }
+    }
+    if ex.notify_timeout_secs == 0 || ex.notify_attempts == 0 {
+        return Err(SpecError::invalid(
+            "exports.notify_timeout_secs / exports.notify_attempts",
+            "must be at least 1",
+        ));
+    }
+    Ok(())
 }
 
 fn validate_holdout(h: &HoldoutSettings) -> Result<()> {
@@ -445,6 +485,19 @@ mod tests {
             assert!(text.contains("audiences.win-back.when"), "{text}");
             assert!(text.contains(says), "{sql}: {text}");
         }
+    }
+
+    #[test]
+    fn a_notify_url_must_be_http() {
+        let mut ex = ExportSettings::default();
+        assert!(validate_notify(&ex).is_ok());
+        for bad in ["ftp://x/", "not a url", "s3://bucket/hook"] {
+            ex.notify_url = Some(bad.into());
+            let e = validate_notify(&ex).unwrap_err().to_string();
+            assert!(e.contains("exports.notify_url"), "{e}");
+        }
+        ex.notify_url = Some("https://crm.example.com/hooks/lifecycle".into());
+        assert!(validate_notify(&ex).is_ok());
     }
 
     #[test]

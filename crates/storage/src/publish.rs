@@ -138,6 +138,11 @@ impl Publisher {
             .join(&format!("{RUNS}/{}/{table}/{name}", self.run_id))
     }
 
+    /// The file `name` in this run's own folder (`_runs/<run_id>/<name>`).
+    pub fn run_file(&self, name: &str) -> Location {
+        self.output.join(&format!("{RUNS}/{}/{name}", self.run_id))
+    }
+
     /// Where this run saves the model artifact `name` (`_runs/<run_id>/models/<name>.json`);
     /// the manifest's `models` entry names it.
     pub fn artifact_file(&self, name: &str) -> Location {
