@@ -248,21 +248,25 @@ fn a_bad_rule_is_exit_code_2_naming_the_audience() {
     write_population(dir.path());
     write_consent(dir.path());
     let good = std::fs::read_to_string(spec(dir.path(), "allow", 0.0)).unwrap();
-    for (bad, says) in [
-        ("stage = 'active' AND recency_days < 30", "churn_score"),
-        ("stage IS NOT NULL", "recency_days + 1"),
+    for (from, to, setting) in [
+        (
+            "stage = 'active' AND recency_days < 30",
+            "churn_score",
+            "news.when",
+        ),
+        ("stage IS NOT NULL", "recency_days + 1", "sms-all.when"),
+        (
+            "priority = 1\n",
+            "priority = 1\nmax_size = 3\norder_by = \"stage\"\n",
+            "sms-all.order_by",
+        ),
     ] {
-        let text = good.replacen(bad, says, 1);
+        let text = good.replacen(from, to, 1);
         let spec = dir.path().join("bad.toml");
         std::fs::write(&spec, text).unwrap();
         let (code, err) = lifecycle(&["validate", spec.to_str().unwrap()]);
         assert_eq!(code, 2, "{err}");
-        let name = if says == "churn_score" {
-            "news"
-        } else {
-            "sms-all"
-        };
-        assert!(err.contains(&format!("audiences.{name}.when")), "{err}");
+        assert!(err.contains(&format!("audiences.{setting}")), "{err}");
         let (code, err) = lifecycle(&["run", spec.to_str().unwrap(), "--as-of", "2024-06-01"]);
         assert_eq!(code, 2, "{err}");
         assert!(

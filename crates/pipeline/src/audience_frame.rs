@@ -80,6 +80,32 @@ pub(crate) fn frame_sql(spec: &ValidJobSpec) -> String {
     )
 }
 
+/// Boolean column `i`, null as false.
+fn flags(b: &RecordBatch, i: usize) -> Vec<bool> {
+    let a = b.column(i).as_boolean();
+    (0..a.len()).map(|k| a.is_valid(k) && a.value(k)).collect()
+}
+
+/// Double column `i`.
+fn numbers(b: &RecordBatch, i: usize) -> Vec<Option<f64>> {
+    let a = b.column(i).as_primitive::<Float64Type>();
+    (0..a.len())
+        .map(|k| a.is_valid(k).then(|| a.value(k)))
+        .collect()
+}
+
+/// Integer column `i` as counts (null as 0).
+fn counts(
+    b: &RecordBatch,
+    i: usize,
+) -> std::result::Result<Vec<u32>, datafusion::arrow::error::ArrowError> {
+    let a = cast(b.column(i), &DataType::Int64)?;
+    let a = a.as_primitive::<Int64Type>();
+    Ok((0..a.len())
+        .map(|k| a.value(k).clamp(0, u32::MAX as i64) as u32)
+        .collect())
+}
+
 /// Every column some rule reads, once.
 fn reason_columns(spec: &ValidJobSpec) -> Vec<String> {
     let mut seen = BTreeSet::new();
@@ -92,58 +118,34 @@ fn reason_columns(spec: &ValidJobSpec) -> Vec<String> {
 }
 
 impl AudienceFrame {
-    /// Runs [`frame_sql`] and splits its columns.
+    /// Runs [`frame_sql`] and splits its columns (in the order `frame_sql` lists them).
     pub async fn read(q: Query<'_>, spec: &ValidJobSpec) -> Result<AudienceFrame> {
-        let batches = q.collect(&frame_sql(spec)).await?;
-        let schema = q.plan(&frame_sql(spec)).await?.schema().as_arrow().clone();
-        let all = concat_batches(&std::sync::Arc::new(schema), &batches)
-            .map_err(|e| RunError::engine(q.step)(e.into()))?;
-        let (audiences, channels) = (
-            spec.activation.audiences.len(),
-            spec.activation.channels.len(),
-        );
-        let col = |i: usize| all.column(i).clone();
-        let user_ids = q
-            .texts(&all, 0)?
-            .into_iter()
-            .map(Option::unwrap_or_default)
-            .collect();
-        let bools = |i: usize| -> Vec<bool> {
-            let a = col(i);
-            let a = a.as_boolean();
-            (0..a.len()).map(|k| a.is_valid(k) && a.value(k)).collect()
-        };
-        let matched = (0..audiences).map(|a| bools(1 + 2 * a)).collect();
-        let order = (0..audiences)
-            .map(|a| {
-                let o = col(2 + 2 * a);
-                let o = o.as_primitive::<Float64Type>();
-                (0..o.len())
-                    .map(|k| o.is_valid(k).then(|| o.value(k)))
-                    .collect()
-            })
-            .collect();
+        let sql = frame_sql(spec);
+        let batches = q.collect(&sql).await?;
+        let schema = q.plan(&sql).await?.schema().as_arrow().clone();
+        let engine = |e: datafusion::arrow::error::ArrowError| RunError::engine(q.step)(e.into());
+        let all = concat_batches(&std::sync::Arc::new(schema), &batches).map_err(engine)?;
+        let act = &spec.activation;
+        let (audiences, channels) = (act.audiences.len(), act.channels.len());
         let first_channel = 1 + 2 * audiences;
-        let contactable = (0..channels).map(|c| bools(first_channel + c)).collect();
-        let sent = (0..channels)
-            .map(|c| {
-                let s = cast(&col(first_channel + channels + c), &DataType::Int64)
-                    .map_err(|e| RunError::engine(q.step)(e.into()))?;
-                let s = s.as_primitive::<Int64Type>();
-                Ok((0..s.len())
-                    .map(|k| s.value(k).clamp(0, u32::MAX as i64) as u32)
-                    .collect())
-            })
-            .collect::<Result<Vec<Vec<u32>>>>()?;
         let first_reason = first_channel + 2 * channels;
+        let sent = (0..channels)
+            .map(|c| counts(&all, first_channel + channels + c).map_err(engine))
+            .collect::<Result<Vec<Vec<u32>>>>()?;
         let reasons = all
             .project(&(first_reason..all.num_columns()).collect::<Vec<_>>())
-            .map_err(|e| RunError::engine(q.step)(e.into()))?;
+            .map_err(engine)?;
         Ok(AudienceFrame {
-            user_ids,
-            matched,
-            order,
-            contactable,
+            user_ids: q
+                .texts(&all, 0)?
+                .into_iter()
+                .map(Option::unwrap_or_default)
+                .collect(),
+            matched: (0..audiences).map(|a| flags(&all, 1 + 2 * a)).collect(),
+            order: (0..audiences).map(|a| numbers(&all, 2 + 2 * a)).collect(),
+            contactable: (0..channels)
+                .map(|c| flags(&all, first_channel + c))
+                .collect(),
             sent,
             reasons,
         })

@@ -71,28 +71,33 @@ pub(crate) async fn notify(ex: &ExportSettings, body: &serde_json::Value) -> Opt
             tokio::time::sleep(Duration::from_millis(250 << n.attempts.min(6))).await;
         }
         n.attempts += 1;
-        let sent = client
-            .post(raw)
-            .header("content-type", "application/json")
-            .body(bytes.clone())
-            .send()
-            .await;
-        let retry = match sent {
-            Ok(r) => {
-                let s = r.status();
-                n.status = Some(s.as_u16());
-                n.delivered = s.is_success();
-                n.error = (!n.delivered).then(|| format!("HTTP {s}"));
-                s.is_server_error() || s.as_u16() == 429
-            }
-            Err(e) => {
-                n.error = Some(e.without_url().to_string());
-                true
-            }
-        };
+        let retry = attempt(&client, raw, &bytes, &mut n).await;
         if n.delivered || !retry {
             break;
         }
     }
     Some(n)
+}
+
+/// One POST; records its outcome in `n` and says whether another attempt may succeed.
+async fn attempt(client: &reqwest::Client, url: &str, body: &[u8], n: &mut Notification) -> bool {
+    let sent = client
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body.to_vec())
+        .send()
+        .await;
+    match sent {
+        Ok(r) => {
+            let s = r.status();
+            n.status = Some(s.as_u16());
+            n.delivered = s.is_success();
+            n.error = (!n.delivered).then(|| format!("HTTP {s}"));
+            s.is_server_error() || s.as_u16() == 429
+        }
+        Err(e) => {
+            n.error = Some(e.without_url().to_string());
+            true
+        }
+    }
 }

@@ -21,6 +21,9 @@ const SALT: u64 = 0x0063_6f6e_7365_6e74;
 /// One consent row: channel, status, time.
 type Change = (&'static str, &'static str, i64);
 
+/// One send: channel, campaign, time.
+type Send = (&'static str, String, i64);
+
 /// One user's consent history: email subscribed at signup, sms for about a third; some
 /// unsubscribe (churned users more often) or bounce later, up to a fifth of the period after it.
 fn consent_of(p: &GeneratorParams, u: u64, t: &UserTruth, end_us: i64) -> Vec<Change> {
@@ -57,12 +60,7 @@ fn subscribed(rows: &[Change], channel: &str, at: i64) -> bool {
 }
 
 /// One user's sends: (channel, campaign, time).
-fn contacts_of(
-    p: &GeneratorParams,
-    u: u64,
-    consent: &[Change],
-    start_us: i64,
-) -> Vec<(&'static str, String, i64)> {
+fn contacts_of(p: &GeneratorParams, u: u64, consent: &[Change], start_us: i64) -> Vec<Send> {
     let mut rng = rng_for(p.seed.wrapping_add(SALT).wrapping_add(1), u);
     let mut sends = vec![];
     for (channel, every, share) in [("email", 7, 0.5), ("sms", 14, 0.3)] {
@@ -90,7 +88,7 @@ pub(crate) fn write(
     out: &Path,
 ) -> Result<(u64, u64)> {
     let end_us = start_us + p.days as i64 * DAY_US;
-    type Drawn = (Vec<Change>, Vec<(&'static str, String, i64)>);
+    type Drawn = (Vec<Change>, Vec<Send>);
     let drawn: Vec<Drawn> = truths
         .par_iter()
         .map(|(u, t)| {
@@ -107,50 +105,56 @@ pub(crate) fn write(
             .collect()
     };
     let consent: Vec<&Change> = drawn.iter().flat_map(|d| &d.0).collect();
-    let consent_schema = Arc::new(Schema::new(vec![
+    let sends: Vec<&Send> = drawn.iter().flat_map(|d| &d.1).collect();
+    let consent_ids = ids(&|d| d.0.len());
+    write_batch(
+        &out.join("consent.parquet"),
+        consent_batch(consent_ids, &consent),
+    )?;
+    let send_ids = ids(&|d| d.1.len());
+    write_batch(
+        &out.join("contacts.parquet"),
+        contacts_batch(send_ids, &sends),
+    )?;
+    Ok((consent.len() as u64, sends.len() as u64))
+}
+
+fn consent_batch(ids: Vec<String>, rows: &[&Change]) -> arrow::array::RecordBatch {
+    let schema = Arc::new(Schema::new(vec![
         Field::new("user_id", DataType::Utf8, false),
         Field::new("channel", DataType::Utf8, false),
         Field::new("status", DataType::Utf8, false),
         ts_field("updated_at", false),
     ]));
-    write_batch(
-        &out.join("consent.parquet"),
-        batch(
-            consent_schema,
-            vec![
-                Arc::new(StringArray::from(ids(&|d| d.0.len()))),
-                Arc::new(StringArray::from_iter_values(consent.iter().map(|c| c.0))),
-                Arc::new(StringArray::from_iter_values(consent.iter().map(|c| c.1))),
-                Arc::new(
-                    TimestampMicrosecondArray::from_iter_values(consent.iter().map(|c| c.2))
-                        .with_timezone("UTC"),
-                ),
-            ],
-        ),
-    )?;
-    let sends: Vec<&(&str, String, i64)> = drawn.iter().flat_map(|d| &d.1).collect();
-    let contacts_schema = Arc::new(Schema::new(vec![
+    let times = TimestampMicrosecondArray::from_iter_values(rows.iter().map(|c| c.2));
+    batch(
+        schema,
+        vec![
+            Arc::new(StringArray::from(ids)),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|c| c.0))),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|c| c.1))),
+            Arc::new(times.with_timezone("UTC")),
+        ],
+    )
+}
+
+fn contacts_batch(ids: Vec<String>, rows: &[&Send]) -> arrow::array::RecordBatch {
+    let schema = Arc::new(Schema::new(vec![
         Field::new("user_id", DataType::Utf8, false),
         Field::new("channel", DataType::Utf8, false),
         Field::new("campaign", DataType::Utf8, false),
         ts_field("sent_at", false),
     ]));
-    write_batch(
-        &out.join("contacts.parquet"),
-        batch(
-            contacts_schema,
-            vec![
-                Arc::new(StringArray::from(ids(&|d| d.1.len()))),
-                Arc::new(StringArray::from_iter_values(sends.iter().map(|s| s.0))),
-                Arc::new(StringArray::from_iter_values(
-                    sends.iter().map(|s| s.1.as_str()),
-                )),
-                Arc::new(
-                    TimestampMicrosecondArray::from_iter_values(sends.iter().map(|s| s.2))
-                        .with_timezone("UTC"),
-                ),
-            ],
-        ),
-    )?;
-    Ok((consent.len() as u64, sends.len() as u64))
+    let times = TimestampMicrosecondArray::from_iter_values(rows.iter().map(|s| s.2));
+    batch(
+        schema,
+        vec![
+            Arc::new(StringArray::from(ids)),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|s| s.0))),
+            Arc::new(StringArray::from_iter_values(
+                rows.iter().map(|s| s.1.as_str()),
+            )),
+            Arc::new(times.with_timezone("UTC")),
+        ],
+    )
 }

@@ -4,7 +4,7 @@
 //! `audience_members`, `audience_suppressions` and `audience_changes`.
 
 use datafusion::arrow::array::{Array, AsArray};
-use datafusion::arrow::datatypes::Date32Type;
+use datafusion::arrow::datatypes::{DataType, Date32Type};
 use lifecycle_audiences::holdout::Holdout;
 use lifecycle_audiences::{Audience, Population, Selection, Suppression};
 use lifecycle_features::consent;
@@ -140,18 +140,7 @@ async fn check_rules(q: Query<'_>, spec: &ValidJobSpec) -> Result<()> {
             let Some(sql) = sql else { continue };
             let probe = format!("SELECT ({sql}) FROM {PROFILE_BASE} LIMIT 0");
             let wrong = match q.ctx.sql(&probe).await {
-                Ok(df)
-                    if key == "when"
-                        && !df.schema().field(0).data_type().is_null()
-                        && df.schema().field(0).data_type()
-                            != &datafusion::arrow::datatypes::DataType::Boolean =>
-                {
-                    Some(format!(
-                        "`{sql}` is {}, not true or false",
-                        df.schema().field(0).data_type()
-                    ))
-                }
-                Ok(_) => None,
+                Ok(df) => wrong_type(key, sql, df.schema().field(0).data_type()),
                 Err(e) => Some(format!("`{sql}` does not work on user_profile: {e}")),
             };
             if let Some(reason) = wrong {
@@ -163,8 +152,32 @@ async fn check_rules(q: Query<'_>, spec: &ValidJobSpec) -> Result<()> {
     Ok(())
 }
 
+/// Why a rule's type does not fit: `when` must be true or false, `order_by` a number.
+fn wrong_type(key: &str, sql: &str, t: &DataType) -> Option<String> {
+    let fits = match key {
+        "when" => matches!(t, DataType::Boolean | DataType::Null),
+        _ => t.is_numeric() || t == &DataType::Null,
+    };
+    let wanted = if key == "when" {
+        "true or false"
+    } else {
+        "a number"
+    };
+    (!fits).then(|| format!("`{sql}` is {t}, not {wanted}"))
+}
+
 /// Runs selection over the frame and fills the report's counts.
 fn decide(spec: &ValidJobSpec, frame: &AudienceFrame, report: &mut AudienceReport) -> Selection {
+    let pop = population(spec, frame);
+    let sel = lifecycle_audiences::select(&audiences(spec, frame), &pop);
+    report.users = frame.user_ids.len();
+    report.held_out = pop.held_out.iter().filter(|h| **h).count();
+    count_decisions(spec, &sel, report);
+    sel
+}
+
+/// Consent, the holdout group, caps and past sends per user, in the spec's channel order.
+fn population(spec: &ValidJobSpec, frame: &AudienceFrame) -> Population {
     let act = &spec.activation;
     let held_out: Vec<bool> = match &act.holdout {
         Some(h) => {
@@ -176,7 +189,7 @@ fn decide(spec: &ValidJobSpec, frame: &AudienceFrame, report: &mut AudienceRepor
         }
         None => vec![false; frame.user_ids.len()],
     };
-    let pop = Population {
+    Population {
         contactable: frame.contactable.clone(),
         held_out,
         caps: act
@@ -185,10 +198,21 @@ fn decide(spec: &ValidJobSpec, frame: &AudienceFrame, report: &mut AudienceRepor
             .map(|c| act.caps.get(c).map(|cap| cap.max))
             .collect(),
         sent: frame.sent.clone(),
+    }
+}
+
+/// The spec's audiences with their ranked matches; exclusive groups numbered as they appear.
+fn audiences(spec: &ValidJobSpec, frame: &AudienceFrame) -> Vec<Audience> {
+    let act = &spec.activation;
+    let mut groups: Vec<String> = vec![];
+    let mut group_of = |g: &str| match groups.iter().position(|x| x == g) {
+        Some(i) => i,
+        None => {
+            groups.push(g.to_string());
+            groups.len() - 1
+        }
     };
-    let mut groups: Vec<&str> = vec![];
-    let audiences: Vec<Audience> = act
-        .audiences
+    act.audiences
         .iter()
         .enumerate()
         .map(|(i, a)| Audience {
@@ -199,20 +223,10 @@ fn decide(spec: &ValidJobSpec, frame: &AudienceFrame, report: &mut AudienceRepor
                 .expect("a spec channel"),
             priority: a.spec.priority,
             max_size: a.spec.max_size,
-            exclusive_group: a.spec.exclusive_group.as_deref().map(|g| {
-                groups.iter().position(|x| *x == g).unwrap_or_else(|| {
-                    groups.push(g);
-                    groups.len() - 1
-                })
-            }),
+            exclusive_group: a.spec.exclusive_group.as_deref().map(&mut group_of),
             matched: frame.ranked(i),
         })
-        .collect();
-    let sel = lifecycle_audiences::select(&audiences, &pop);
-    report.users = frame.user_ids.len();
-    report.held_out = pop.held_out.iter().filter(|h| **h).count();
-    count_decisions(spec, &sel, report);
-    sel
+        .collect()
 }
 
 fn count_decisions(spec: &ValidJobSpec, sel: &Selection, report: &mut AudienceReport) {
