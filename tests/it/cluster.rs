@@ -198,8 +198,23 @@ fn demo_spec(s3: &S3Server, output: &str, cluster: Option<&str>) -> lifecycle_sp
     raw.validate().unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn daily_job_on_ballista_matches_the_local_run() {
+/// The in-process scheduler plans and decodes whole jobs on this runtime's threads: they get
+/// the `lifecycle` binary's 16 MiB stacks (a debug build overflowed 2 MiB on the funnel's plan).
+fn big_stack_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .thread_stack_size(16 << 20)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn daily_job_on_ballista_matches_the_local_run() {
+    big_stack_runtime().block_on(daily_job_on_ballista());
+}
+
+async fn daily_job_on_ballista() {
     let s3 = S3Server::start(&["lake"]).await;
     let data = tempfile::tempdir().unwrap();
     let params = GeneratorParams {

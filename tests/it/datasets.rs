@@ -58,6 +58,58 @@ async fn online_retail_end_to_end() {
         f.ts("12347", "last_event_at"),
         Some(ts("2011-12-07T15:52:00Z"))
     );
+    cohorts_equal_the_duckdb_reference(dir.path());
+}
+
+/// The first four monthly cohorts' first four periods equal DuckDB's on the same cleaning
+/// (`scripts/reference/online_retail_cohorts.py` made the fixture).
+fn cohorts_equal_the_duckdb_reference(out: &Path) {
+    use arrow::array::AsArray;
+    use arrow::datatypes::{Date32Type, Float64Type, Int32Type, Int64Type};
+    let t = Table::read(out, "cohort_retention", "2011-12-10").batch;
+    let col = |n: &str| t.column_by_name(n).unwrap().clone();
+    let (cohort, period, users) = (col("cohort"), col("period"), col("users"));
+    let (retained, rate, revenue) = (col("retained"), col("rate"), col("revenue_per_user"));
+    let fixture =
+        std::fs::read_to_string(repo_dir().join("tests/it/golden/online_retail_cohorts.csv"))
+            .unwrap();
+    let mut checked = 0;
+    for line in fixture.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let row = (0..t.num_rows())
+            .find(|&i| {
+                let day = cohort
+                    .as_primitive::<Date32Type>()
+                    .value_as_date(i)
+                    .unwrap();
+                day.to_string() == f[0]
+                    && period.as_primitive::<Int32Type>().value(i).to_string() == f[1]
+            })
+            .unwrap_or_else(|| panic!("no row for {line}"));
+        let what = format!("cohort {} period {}", f[0], f[1]);
+        assert_eq!(
+            users.as_primitive::<Int64Type>().value(row).to_string(),
+            f[2],
+            "{what} users"
+        );
+        assert_eq!(
+            retained.as_primitive::<Int64Type>().value(row).to_string(),
+            f[3],
+            "{what} retained"
+        );
+        let close =
+            |got: f64, want: &str, tol: f64| (got - want.parse::<f64>().unwrap()).abs() <= tol;
+        assert!(
+            close(rate.as_primitive::<Float64Type>().value(row), f[4], 1e-9),
+            "{what} rate"
+        );
+        assert!(
+            close(revenue.as_primitive::<Float64Type>().value(row), f[5], 1e-6),
+            "{what} revenue"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 16);
 }
 
 #[tokio::test]

@@ -134,7 +134,11 @@ pub async fn run_executor(opts: ExecutorOptions) -> Result<()> {
     let base = Stores::default().with_env(opts.env.clone());
     let spill = work_dir.clone();
     let mut functions = BallistaFunctionRegistry::default();
-    for f in lifecycle_features::functions() {
+    // Ballista's default registry has DataFusion's core scalar functions but not the nested
+    // (array) ones a client session plans with, e.g. `range` (cohort_retention's grid):
+    // without them an executor rejects the task.
+    let nested = datafusion::functions_nested::all_default_nested_functions();
+    for f in nested.into_iter().chain(lifecycle_features::functions()) {
         functions.scalar_functions.insert(f.name().to_string(), f);
     }
     let health = ExecutorHealth::new();

@@ -10,12 +10,14 @@
 
 pub mod churn_labels;
 pub mod clv_summary;
+pub mod cohorts;
 pub mod consent;
 #[cfg(test)]
 mod dedup_property;
 #[cfg(test)]
 mod differential;
 pub mod duplicates;
+pub mod funnels;
 pub mod input;
 pub mod interactions;
 pub mod profile;

@@ -57,6 +57,8 @@ enum Step {
     Quality,
     Features,
     Segments,
+    Cohorts,
+    Funnels,
     Clv,
     Segmentation,
     Churn,
@@ -65,11 +67,13 @@ enum Step {
     Exports,
 }
 
-const STEPS: [Step; 10] = [
+const STEPS: [Step; 12] = [
     Step::Read,
     Step::Quality,
     Step::Features,
     Step::Segments,
+    Step::Cohorts,
+    Step::Funnels,
     Step::Clv,
     Step::Segmentation,
     Step::Churn,
@@ -85,6 +89,8 @@ impl Step {
             Step::Quality => &steps::ingest::QUALITY,
             Step::Features => &steps::features::STEP,
             Step::Segments => &steps::segments::STEP,
+            Step::Cohorts => &steps::cohorts::STEP,
+            Step::Funnels => &steps::funnels::STEP,
             Step::Clv => &steps::clv::STEP,
             Step::Segmentation => &steps::clusters::STEP,
             Step::Churn => &steps::churn::STEP,
@@ -100,6 +106,7 @@ impl Step {
             Step::Segmentation => spec.segmentation.enabled,
             Step::Churn => spec.churn.enabled,
             Step::Recommendations => spec.recommendations.enabled,
+            Step::Funnels => !spec.funnels.is_empty(),
             _ => true,
         }
     }
@@ -111,6 +118,8 @@ impl Step {
             Step::Quality => steps::ingest::quality(run).await,
             Step::Features => steps::features::run(run).await,
             Step::Segments => steps::segments::run(run).await,
+            Step::Cohorts => steps::cohorts::run(run).await,
+            Step::Funnels => steps::funnels::run(run).await,
             Step::Clv => steps::clv::run(run).await,
             Step::Segmentation => steps::clusters::run(run).await,
             Step::Churn => steps::churn::run(run).await,

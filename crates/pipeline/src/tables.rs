@@ -12,6 +12,8 @@ pub enum Table {
     UserFeatures,
     UserSegments,
     StageTransitions,
+    CohortRetention,
+    Funnel,
     CustomerValue,
     UserClusters,
     ClusterProfiles,
@@ -37,11 +39,13 @@ pub(crate) const CLEAN_EVENTS: &str = "_events_clean";
 
 impl Table {
     /// Every table, in the order a run writes them.
-    pub const ALL: [Table; 19] = [
+    pub const ALL: [Table; 21] = [
         Table::Quarantine,
         Table::UserFeatures,
         Table::UserSegments,
         Table::StageTransitions,
+        Table::CohortRetention,
+        Table::Funnel,
         Table::CustomerValue,
         Table::UserClusters,
         Table::ClusterProfiles,
@@ -82,7 +86,17 @@ impl Table {
             Table::UserFeatures => &["user_id"],
             Table::UserSegments => &["user_id", "stage"],
             Table::StageTransitions => &["users"],
+            Table::CohortRetention => &[
+                "cohort",
+                "period",
+                "users",
+                "retained",
+                "rate",
+                "revenue_per_user",
+                "partial",
+            ],
             Table::UserProfile => &["user_id", "stage", "audiences"],
+            Table::Funnel => &["funnel", "step", "event_type", "users"],
             _ => &[],
         }
     }
@@ -95,6 +109,14 @@ impl Table {
             Table::StageTransitions => (
                 "stage_transitions",
                 "users moving from one stage to another since the previous run",
+            ),
+            Table::CohortRetention => (
+                "cohort_retention",
+                "a cohort's retention and revenue per member in one period since its first",
+            ),
+            Table::Funnel => (
+                "funnel",
+                "a funnel step: users who reached it in order, conversions, median time",
             ),
             Table::CustomerValue => (
                 "customer_value",

@@ -25,6 +25,7 @@
 //! The full list of settings and their defaults is in `docs/job-spec.md`.
 
 mod activation;
+mod analyses;
 mod engine;
 mod error;
 mod models;
@@ -38,6 +39,7 @@ pub use activation::{
     AudienceSpec, CapSettings, ConsentDefault, ConsentSpec, ExportFormat, ExportSettings,
     HoldoutSettings, ProfileShape, ValidActivation, ValidAudience, profile_columns,
 };
+pub use analyses::{CohortActivity, CohortPeriod, CohortSettings, FunnelSpec};
 pub use engine::{EngineSettings, ValidEngine};
 pub use error::{DataError, MAX_DAYS, Result, SpecError};
 pub use models::{

@@ -55,6 +55,10 @@ pub struct JobSpec {
     pub audiences: Vec<crate::AudienceSpec>,
     #[serde(default)]
     pub exports: crate::ExportSettings,
+    #[serde(default)]
+    pub cohorts: crate::CohortSettings,
+    #[serde(default)]
+    pub funnels: Vec<crate::FunnelSpec>,
     /// The folder relative paths resolve against (the spec file's folder); not part of the TOML.
     #[serde(skip)]
     pub base_dir: PathBuf,

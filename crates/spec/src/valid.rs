@@ -166,6 +166,8 @@ pub struct ValidJobSpec {
     pub segmentation: crate::SegmentationSettings,
     pub churn: crate::ChurnSettings,
     pub recommendations: crate::RecommendationSettings,
+    pub cohorts: crate::CohortSettings,
+    pub funnels: Vec<crate::FunnelSpec>,
     /// Consent, contacts, holdout, caps and audiences.
     pub activation: crate::ValidActivation,
     /// The spec as written, for the run manifest.
@@ -221,6 +223,8 @@ impl JobSpec {
         let features = validate_features(&self)?;
         let stages = validate_stages(&self)?;
         let activation = validate_activation(&self, &base)?;
+        crate::analyses::validate_cohorts(&self)?;
+        crate::analyses::validate_funnels(&self.funnels)?;
 
         Ok(ValidJobSpec {
             name: self.job.name.clone(),
@@ -244,6 +248,8 @@ impl JobSpec {
             churn: self.churn.clone(),
             recommendations: self.recommendations.clone(),
             activation,
+            cohorts: self.cohorts.clone(),
+            funnels: self.funnels.clone(),
             source: self,
         })
     }

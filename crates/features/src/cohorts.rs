@@ -1,0 +1,135 @@
+//! `cohort_retention`: users grouped by the period (month or ISO week, UTC) of their first event
+//! before the cutoff, optionally split by one user attribute, and per period since: how many
+//! were active (any event, or a purchase) and the revenue per cohort member. Every period from
+//! the cohort's own (`period = 0`) through the one holding the last instant before the cutoff
+//! is listed, also when nobody came back; that last period is flagged `partial` when the
+//! cutoff falls inside it.
+
+use chrono::{DateTime, Datelike, Duration, Months, NaiveDate, Utc};
+use lifecycle_spec::{CohortActivity, CohortPeriod, CohortSettings};
+
+use crate::sql::{ident, in_list};
+
+/// The start of the period holding `t`.
+pub fn period_start(period: CohortPeriod, t: DateTime<Utc>) -> NaiveDate {
+    let d = t.date_naive();
+    match period {
+        CohortPeriod::Month => d.with_day(1).expect("day 1 exists"),
+        CohortPeriod::Week => d - Duration::days(d.weekday().num_days_from_monday() as i64),
+    }
+}
+
+/// The start of the period after the one starting at `start`.
+fn next_start(period: CohortPeriod, start: NaiveDate) -> NaiveDate {
+    match period {
+        CohortPeriod::Month => start + Months::new(1),
+        CohortPeriod::Week => start + Duration::days(7),
+    }
+}
+
+/// `at`'s period index counted from `cohort` (both period starts, SQL timestamps).
+fn index_sql(period: CohortPeriod, cohort: &str, at: &str) -> String {
+    match period {
+        CohortPeriod::Month => format!(
+            "(CAST(date_part('year', {at}) AS BIGINT) - CAST(date_part('year', {cohort}) AS BIGINT)) * 12 \
+             + CAST(date_part('month', {at}) AS BIGINT) - CAST(date_part('month', {cohort}) AS BIGINT)"
+        ),
+        CohortPeriod::Week => format!(
+            "(CAST({at} AS BIGINT) - CAST({cohort} AS BIGINT)) / {}",
+            7 * 86_400_000_000i64
+        ),
+    }
+}
+
+fn utc_literal(d: NaiveDate) -> String {
+    let us = d
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight")
+        .and_utc()
+        .timestamp_micros();
+    format!("arrow_cast({us}, 'Timestamp(Microsecond, Some(\"UTC\"))')")
+}
+
+/// The table's SELECT over `events_clean` (and `users_mapped` with a split). `purchase_types`
+/// say which events carry revenue; it is summed as a decimal (exact: the same bytes whatever
+/// order DataFusion meets the rows in, as `user_features`' sums).
+pub fn cohort_retention_sql(
+    c: &CohortSettings,
+    cutoff: DateTime<Utc>,
+    purchase_types: &[String],
+) -> String {
+    let t = cutoff.timestamp_micros();
+    let unit = match c.period {
+        CohortPeriod::Month => "month",
+        CohortPeriod::Week => "week",
+    };
+    let last = period_start(c.period, cutoff - Duration::microseconds(1));
+    // The last period runs past the cutoff (the cutoff is a day's midnight).
+    let partial =
+        next_start(c.period, last) > cutoff.date_naive() || cutoff.time() != chrono::NaiveTime::MIN;
+    let purchases = in_list(purchase_types);
+    let active = match c.activity {
+        CohortActivity::Any => "true".to_string(),
+        CohortActivity::Purchase => format!("event_type IN ({purchases})"),
+    };
+    let (split_col, split_join, split_key) = match &c.split_by {
+        Some(a) => (
+            format!(", s.{}", ident(a)),
+            format!(
+                " LEFT JOIN (SELECT user_id, max({0}) AS {0} FROM users_mapped GROUP BY user_id) s \
+                 ON s.user_id = c.user_id",
+                ident(a)
+            ),
+            format!(" AND p.{0} IS NOT DISTINCT FROM g.{0}", ident(a)),
+        ),
+        None => (String::new(), String::new(), String::new()),
+    };
+    let split_out = c
+        .split_by
+        .as_ref()
+        .map(|a| format!(", g.{}", ident(a)))
+        .unwrap_or_default();
+    let split_group = c
+        .split_by
+        .as_ref()
+        .map(|a| format!(", {}", ident(a)))
+        .unwrap_or_default();
+    let index = index_sql(c.period, "c.cohort", "a.at");
+    let last_index = index_sql(c.period, "cohort", &utc_literal(last));
+    format!(
+        "WITH ev AS (SELECT user_id, event_time, event_type, amount FROM events_clean \
+             WHERE CAST(event_time AS BIGINT) < {t}), \
+         c AS (SELECT user_id, date_trunc('{unit}', min(event_time)) AS cohort FROM ev GROUP BY user_id), \
+         a AS (SELECT user_id, date_trunc('{unit}', event_time) AS at, bool_or({active}) AS active, \
+             sum(CASE WHEN event_type IN ({purchases}) THEN CAST(amount AS DECIMAL(38, 9)) END) AS revenue \
+             FROM ev GROUP BY 1, 2), \
+         members AS (SELECT c.user_id, c.cohort{split_col} FROM c{split_join}), \
+         p AS (SELECT c.cohort{split_c}, {index} AS period, \
+             count(DISTINCT CASE WHEN a.active THEN a.user_id END) AS retained, \
+             sum(a.revenue) AS revenue \
+             FROM a JOIN members c ON c.user_id = a.user_id GROUP BY {ordinals}), \
+         sizes AS (SELECT cohort{split_group}, count(*) AS users FROM members GROUP BY cohort{split_group}), \
+         g AS (SELECT cohort{split_group}, users, unnest(range(0, {last_index} + 1)) AS period FROM sizes) \
+         SELECT CAST(g.cohort AS DATE) AS cohort{split_out}, CAST(g.period AS INT) AS period, \
+             g.users, coalesce(p.retained, 0) AS retained, \
+             CAST(coalesce(p.retained, 0) AS DOUBLE) / g.users AS rate, \
+             CAST(coalesce(p.revenue, 0) AS DOUBLE) / g.users AS revenue_per_user, \
+             g.period = {last_index_g} AND {partial} AS partial \
+         FROM g LEFT JOIN p ON p.cohort = g.cohort AND p.period = g.period{split_key} \
+         ORDER BY {ordinals}",
+        split_c = c
+            .split_by
+            .as_ref()
+            .map(|a| format!(", c.{}", ident(a)))
+            .unwrap_or_default(),
+        ordinals = if c.split_by.is_some() {
+            "1, 2, 3"
+        } else {
+            "1, 2"
+        },
+        last_index_g = index_sql(c.period, "g.cohort", &utc_literal(last)),
+    )
+}
+
+#[cfg(test)]
+mod tests;
