@@ -168,3 +168,25 @@ fn validate_checks_inputs_without_publishing() {
     assert!(err.contains("dt=2024-01-13/part-0.parquet"), "{err}");
     assert_eq!(snapshot(&dir.path().join("out")), before);
 }
+
+/// A spec whose input folder does not exist (the demo's spec validated before `lifecycle demo`
+/// wrote its data) says how relative paths resolve; an empty folder that exists does not.
+#[test]
+fn a_missing_input_folder_says_how_paths_resolve() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(dir.path(), "[events]\nurl = \"data/events/\"\n");
+    let (code, err) = lifecycle(&["validate", spec.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("data/events/ does not exist"), "{err}");
+    assert!(
+        err.contains("resolve against the spec's own folder"),
+        "{err}"
+    );
+    std::fs::create_dir_all(dir.path().join("data/events")).unwrap();
+    let (code, err) = lifecycle(&["validate", spec.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("no input files found") && !err.contains("resolve against"),
+        "{err}"
+    );
+}

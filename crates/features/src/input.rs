@@ -81,6 +81,7 @@ pub async fn register_input(
         return Err(DataError::NoInputFiles {
             table: src.table.clone(),
             location: loc.url().to_string(),
+            hint: missing_folder_hint(loc.url()),
         }
         .into());
     }
@@ -110,6 +111,19 @@ pub async fn register_input(
         pruned_files: pruned,
         mapped_sql,
     })
+}
+
+/// For a local path that does not exist: a reminder of how relative paths resolve (a spec run
+/// from another folder, or the demo's spec before `lifecycle demo` wrote its data).
+fn missing_folder_hint(url: &url::Url) -> String {
+    match url.to_file_path() {
+        Ok(p) if !p.exists() => format!(
+            " ({} does not exist; relative paths in a spec resolve against the spec's own \
+             folder, and `lifecycle demo` writes the demo's data next to its copy of the spec)",
+            p.display()
+        ),
+        _ => String::new(),
+    }
 }
 
 /// Parquet as the session reads it: text as `Utf8`, not views (`crate::session_config`), so

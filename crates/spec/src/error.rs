@@ -57,8 +57,13 @@ impl SpecError {
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     /// The input location holds no files to read.
-    #[error("no input files found for {table} at {location}")]
-    NoInputFiles { table: String, location: String },
+    #[error("no input files found for {table} at {location}{hint}")]
+    NoInputFiles {
+        table: String,
+        location: String,
+        /// Empty, or what may be wrong (a local folder that does not exist).
+        hint: String,
+    },
     /// A column the spec maps from is not in a file.
     #[error(
         "file {file}: column `{column}` (mapped to `{contract_column}`) is missing; the file has: {available}"
