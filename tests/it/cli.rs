@@ -75,6 +75,15 @@ fn inspect_shows_committed_runs_and_tables_and_gc_cleans() {
         let (code, err) = lifecycle(&["run", spec.to_str().unwrap(), "--as-of", as_of]);
         assert_eq!(code, 0, "{err}");
     }
+    // One folder up, as `lifecycle inspect demo-output`: no runs there, but where they are.
+    let parent = dir.path().to_str().unwrap();
+    let (code, hint, err) = lifecycle_out(&["inspect", parent]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        hint.contains("no committed run") && hint.contains("lifecycle inspect file://"),
+        "{hint}"
+    );
+    assert!(hint.trim_end().ends_with("/out"), "{hint}");
     let (code, listing, err) = lifecycle_out(&["inspect", out]);
     assert_eq!(code, 0, "{err}");
     assert!(

@@ -11,12 +11,31 @@ pub(crate) async fn inspect(a: &InspectArgs) -> anyhow::Result<()> {
     let dates = lifecycle_storage::committed_runs(&out).await?;
     let Some(latest) = dates.last().copied() else {
         println!("no committed run under {}", out.url());
+        for inner in outputs_below(&out).await? {
+            println!("there are committed runs under {inner}: lifecycle inspect {inner}");
+        }
         return Ok(());
     };
     match &a.table {
         None => list_runs(&out, &dates).await,
         Some(table) => head(&out, table, a.date.unwrap_or(latest), a.head).await,
     }
+}
+
+/// The output locations below `out` that hold commits (`lifecycle inspect demo-output` when
+/// the runs are in `demo-output/out`).
+async fn outputs_below(out: &Location) -> anyhow::Result<Vec<String>> {
+    let marker = format!("/{}/run_date=", lifecycle_storage::MANIFEST_TABLE);
+    let mut found: Vec<String> = vec![];
+    for meta in out.list().await? {
+        let url = out.url_of(&meta.location).to_string();
+        if let Some((prefix, _)) = url.split_once(&marker)
+            && !found.iter().any(|f| f == prefix)
+        {
+            found.push(prefix.to_string());
+        }
+    }
+    Ok(found)
 }
 
 /// A line per committed run: id, cutoff and rows per table.
