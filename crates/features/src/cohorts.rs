@@ -72,30 +72,26 @@ pub fn cohort_retention_sql(
         CohortActivity::Any => "true".to_string(),
         CohortActivity::Purchase => format!("event_type IN ({purchases})"),
     };
-    let (split_col, split_join, split_key) = match &c.split_by {
+    // Every row carries a `split` value (null without `split_by`); only a split shows it.
+    let (split, split_join, split_out) = match &c.split_by {
         Some(a) => (
-            format!(", s.{}", ident(a)),
+            format!("s.{}", ident(a)),
             format!(
                 " LEFT JOIN (SELECT user_id, max({0}) AS {0} FROM users_mapped GROUP BY user_id) s \
                  ON s.user_id = c.user_id",
                 ident(a)
             ),
-            format!(" AND p.{0} IS NOT DISTINCT FROM g.{0}", ident(a)),
+            format!(", g.split AS {}", ident(a)),
         ),
-        None => (String::new(), String::new(), String::new()),
+        None => ("CAST(NULL AS VARCHAR)".into(), String::new(), String::new()),
     };
-    let split_out = c
-        .split_by
-        .as_ref()
-        .map(|a| format!(", g.{}", ident(a)))
-        .unwrap_or_default();
-    let split_group = c
-        .split_by
-        .as_ref()
-        .map(|a| format!(", {}", ident(a)))
-        .unwrap_or_default();
-    let index = index_sql(c.period, "c.cohort", "a.at");
-    let last_index = index_sql(c.period, "cohort", &utc_literal(last));
+    let order = if c.split_by.is_some() {
+        "1, 2, 3"
+    } else {
+        "1, 2"
+    };
+    let index = index_sql(c.period, "m.cohort", "a.at");
+    let last = utc_literal(last);
     format!(
         "WITH ev AS (SELECT user_id, event_time, event_type, amount FROM events_clean \
              WHERE CAST(event_time AS BIGINT) < {t}), \
@@ -103,31 +99,23 @@ pub fn cohort_retention_sql(
          a AS (SELECT user_id, date_trunc('{unit}', event_time) AS at, bool_or({active}) AS active, \
              sum(CASE WHEN event_type IN ({purchases}) THEN CAST(amount AS DECIMAL(38, 9)) END) AS revenue \
              FROM ev GROUP BY 1, 2), \
-         members AS (SELECT c.user_id, c.cohort{split_col} FROM c{split_join}), \
-         p AS (SELECT c.cohort{split_c}, {index} AS period, \
+         m AS (SELECT c.user_id, c.cohort, {split} AS split FROM c{split_join}), \
+         p AS (SELECT m.cohort, m.split, {index} AS period, \
              count(DISTINCT CASE WHEN a.active THEN a.user_id END) AS retained, \
              sum(a.revenue) AS revenue \
-             FROM a JOIN members c ON c.user_id = a.user_id GROUP BY {ordinals}), \
-         sizes AS (SELECT cohort{split_group}, count(*) AS users FROM members GROUP BY cohort{split_group}), \
-         g AS (SELECT cohort{split_group}, users, unnest(range(0, {last_index} + 1)) AS period FROM sizes) \
+             FROM a JOIN m ON m.user_id = a.user_id GROUP BY 1, 2, 3), \
+         sizes AS (SELECT cohort, split, count(*) AS users FROM m GROUP BY cohort, split), \
+         g AS (SELECT cohort, split, users, {last_index} AS last_period, \
+             unnest(range(0, {last_index} + 1)) AS period FROM sizes) \
          SELECT CAST(g.cohort AS DATE) AS cohort{split_out}, CAST(g.period AS INT) AS period, \
              g.users, coalesce(p.retained, 0) AS retained, \
              CAST(coalesce(p.retained, 0) AS DOUBLE) / g.users AS rate, \
              CAST(coalesce(p.revenue, 0) AS DOUBLE) / g.users AS revenue_per_user, \
-             g.period = {last_index_g} AND {partial} AS partial \
-         FROM g LEFT JOIN p ON p.cohort = g.cohort AND p.period = g.period{split_key} \
-         ORDER BY {ordinals}",
-        split_c = c
-            .split_by
-            .as_ref()
-            .map(|a| format!(", c.{}", ident(a)))
-            .unwrap_or_default(),
-        ordinals = if c.split_by.is_some() {
-            "1, 2, 3"
-        } else {
-            "1, 2"
-        },
-        last_index_g = index_sql(c.period, "g.cohort", &utc_literal(last)),
+             g.period = g.last_period AND {partial} AS partial \
+         FROM g LEFT JOIN p ON p.cohort = g.cohort AND p.period = g.period \
+             AND p.split IS NOT DISTINCT FROM g.split \
+         ORDER BY {order}",
+        last_index = index_sql(c.period, "cohort", &last),
     )
 }
 

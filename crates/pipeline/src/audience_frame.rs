@@ -120,9 +120,9 @@ fn reason_columns(spec: &ValidJobSpec) -> Vec<String> {
 impl AudienceFrame {
     /// Runs [`frame_sql`] and splits its columns (in the order `frame_sql` lists them).
     pub async fn read(q: Query<'_>, spec: &ValidJobSpec) -> Result<AudienceFrame> {
-        let sql = frame_sql(spec);
-        let batches = q.collect(&sql).await?;
-        let schema = q.plan(&sql).await?.schema().as_arrow().clone();
+        let df = q.plan(&frame_sql(spec)).await?;
+        let schema = df.schema().as_arrow().clone();
+        let batches = df.collect().await.map_err(RunError::engine(q.step))?;
         let engine = |e: datafusion::arrow::error::ArrowError| RunError::engine(q.step)(e.into());
         let all = concat_batches(&std::sync::Arc::new(schema), &batches).map_err(engine)?;
         let act = &spec.activation;

@@ -58,30 +58,32 @@ impl Output<'_> {
 
     /// Writes an in-memory table.
     pub async fn batch(&mut self, table: Table, batch: RecordBatch) -> Result<u64> {
-        let Output::Publish {
-            publisher, written, ..
-        } = self
-        else {
-            return Ok(batch.num_rows() as u64);
+        let rows = batch.num_rows() as u64;
+        let Some(stats) = self.write_batch(table.name(), batch).await? else {
+            return Ok(rows);
         };
-        let schema = batch.schema();
-        let file = publisher.staging_file(table.name());
-        let stream = futures::stream::iter(vec![Ok(batch)]);
-        let stats = lifecycle_storage::write_parquet(&file, schema, stream).await?;
-        written.push((table, stats));
+        if let Output::Publish { written, .. } = self {
+            written.push((table, stats));
+        }
         Ok(stats.rows)
     }
 
     /// Writes an in-memory table to a staged file that is never published (`name` is its
     /// folder); returns its URL (None when planning).
     pub async fn staged_batch(&self, name: &str, batch: RecordBatch) -> Result<Option<String>> {
+        let url = self.staged_url(name);
+        Ok(self.write_batch(name, batch).await?.and(url))
+    }
+
+    /// Writes `batch` to the staging file `name` (nothing when planning).
+    async fn write_batch(&self, name: &str, batch: RecordBatch) -> Result<Option<WriteStats>> {
         let Output::Publish { publisher, .. } = self else {
             return Ok(None);
         };
         let file = publisher.staging_file(name);
         let stream = futures::stream::iter(vec![Ok(batch.clone())]);
-        lifecycle_storage::write_parquet(&file, batch.schema(), stream).await?;
-        Ok(Some(file.url().to_string()))
+        let stats = lifecycle_storage::write_parquet(&file, batch.schema(), stream).await?;
+        Ok(Some(stats))
     }
 
     /// Saves a model artifact in the run's folder; returns its URL for the manifest (empty when

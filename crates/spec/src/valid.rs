@@ -452,12 +452,13 @@ fn validate_activation(spec: &JobSpec, base: &Path) -> Result<crate::ValidActiva
     use crate::activation::{ProfileShape, RawActivation, profile_columns};
     let attributes: &[String] = spec.users.as_ref().map_or(&[], |u| &u.attributes);
     let shape = |channels: &[String]| profile_columns(&ProfileShape::of(spec, channels));
-    let base_columns = shape(&[]);
-    for (i, a) in attributes.iter().enumerate() {
-        let clash = base_columns[..base_columns.len() - attributes.len()].contains(a)
+    // Each attribute is a profile column once: twice means it is listed twice or is the name
+    // of another profile column.
+    let columns = shape(&[]);
+    for a in attributes {
+        let clash = columns.iter().filter(|c| *c == a).count() > 1
             || Contract::columns("users").iter().any(|(c, _, _)| c == a)
             || a.starts_with("raw_")
-            || attributes[..i].contains(a)
             || a.starts_with("contactable_")
             || a == "audiences";
         if a.is_empty() || clash {
@@ -476,6 +477,17 @@ fn validate_activation(spec: &JobSpec, base: &Path) -> Result<crate::ValidActiva
         exports: &spec.exports,
     };
     crate::activation::validate_activation(raw, base, shape)
+}
+
+/// Settings only some input tables take.
+fn check_source_options(table: &str, s: &SourceSpec) -> Result<()> {
+    if !s.attributes.is_empty() && table != "users" {
+        return Err(SpecError::invalid(
+            format!("{table}.attributes"),
+            "only [users] has attributes",
+        ));
+    }
+    Ok(())
 }
 
 pub(crate) fn validate_source(table: &str, s: &SourceSpec, base: &Path) -> Result<ValidSource> {
@@ -536,12 +548,7 @@ pub(crate) fn validate_source(table: &str, s: &SourceSpec, base: &Path) -> Resul
             "must not be empty",
         ));
     }
-    if !s.attributes.is_empty() && table != "users" {
-        return Err(SpecError::invalid(
-            format!("{table}.attributes"),
-            "only [users] has attributes",
-        ));
-    }
+    check_source_options(table, s)?;
     if s.csv.delimiter.len_utf8() != 1 {
         return Err(SpecError::invalid(
             format!("{table}.csv.delimiter"),
@@ -778,6 +785,23 @@ mod tests {
     }
 
     const MIN: &str = "[job]\nname='x'\noutput='out'\n[events]\nurl='ev/'\n";
+
+    #[test]
+    fn user_attributes_are_new_profile_columns() {
+        let users = |attrs: &str| format!("{MIN}[users]\nurl='u.parquet'\nattributes={attrs}\n");
+        assert!(parse(&users("['country', 'plan']")).is_ok());
+        for bad in [
+            "['country', 'country']",
+            "['stage']",
+            "['signup_time']",
+            "['audiences']",
+        ] {
+            let err = parse(&users(bad)).unwrap_err().to_string();
+            assert!(err.contains("users.attributes"), "{bad}: {err}");
+        }
+        let err = parse(&format!("{MIN}[cohorts]\nsplit_by='plan'\n")).unwrap_err();
+        assert!(err.to_string().contains("cohorts.split_by"), "{err}");
+    }
 
     #[test]
     fn unknown_keys_are_errors() {

@@ -41,23 +41,9 @@ fn day(d: u32) -> i64 {
         .timestamp_micros()
 }
 
+/// The rows of `sql`, sorted.
 async fn rows(ctx: &SessionContext, sql: &str) -> Vec<String> {
-    let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
-    let mut out = vec![];
-    for b in batches {
-        let f = datafusion::arrow::util::display::FormatOptions::default().with_null("null");
-        let cols: Vec<_> = b
-            .columns()
-            .iter()
-            .map(|c| {
-                datafusion::arrow::util::display::ArrayFormatter::try_new(c.as_ref(), &f).unwrap()
-            })
-            .collect();
-        for i in 0..b.num_rows() {
-            let row: Vec<String> = cols.iter().map(|c| c.value(i).to_string()).collect();
-            out.push(row.join(","));
-        }
-    }
+    let mut out = crate::test_support::text_rows(ctx, sql).await;
     out.sort();
     out
 }

@@ -39,6 +39,10 @@ pub(crate) const STEP: StepInfo = StepInfo {
 const PROFILE_FILE: &str = "_user_profile";
 const PROFILE_AUDIENCES: &str = "profile_audiences";
 const PROFILE_AUDIENCES_FILE: &str = "_profile_audiences";
+/// Consent and contacts as of the cutoff, staged (never published) to keep the profile's plan
+/// shallow.
+const CONSENT_FILE: &str = "_consent_state";
+const CONTACTS_FILE: &str = "_contacts_in_window";
 const PREVIOUS_MEMBERS: &str = "previous_audience_members";
 
 /// Writes `user_profile` and, with `[[audiences]]`, the audience tables.
@@ -108,7 +112,7 @@ async fn register_consent_and_contacts(run: &mut Run<'_>) -> Result<AudienceRepo
     if act.consent.is_some() {
         let sql = consent::consent_state_sql(run.cutoff);
         run.out
-            .staged(q, "_consent_state", &sql, consent::CONSENT_STATE)
+            .staged(q, CONSENT_FILE, &sql, consent::CONSENT_STATE)
             .await?;
         if run.out.publishes() {
             let sql = consent::unreadable_consent_sql(run.cutoff);
@@ -118,7 +122,7 @@ async fn register_consent_and_contacts(run: &mut Run<'_>) -> Result<AudienceRepo
     if act.contacts.is_some() {
         let sql = consent::contacts_in_window_sql(run.cutoff, &act.caps);
         run.out
-            .staged(q, "_contacts_in_window", &sql, consent::CONTACTS_IN_WINDOW)
+            .staged(q, CONTACTS_FILE, &sql, consent::CONTACTS_IN_WINDOW)
             .await?;
         if run.out.publishes() {
             report.contact_rows_unreadable =

@@ -37,10 +37,12 @@ pub(crate) async fn run(run: &mut Run<'_>) -> Result<Option<u64>> {
     let mut files = 0;
     let written: Vec<Table> = tables.into_iter().filter(|t| run.out.wrote(*t)).collect();
     for table in written {
+        let batches = read_back(run, table).await?;
         for &format in &formats {
             let name = format!("part-0.{}", format.extension());
-            let batches = read_back(run, table).await?;
-            run.out.text_file(table, name, format, batches).await?;
+            run.out
+                .text_file(table, name, format, stream(&batches))
+                .await?;
             files += 1;
         }
     }
@@ -62,16 +64,30 @@ fn text_formats(formats: &[ExportFormat]) -> Vec<TextFormat> {
         .collect()
 }
 
-/// The Parquet file this run wrote for `table`, batch by batch in file order.
-async fn read_back(
-    run: &Run<'_>,
-    table: Table,
-) -> Result<impl futures::Stream<Item = Result<RecordBatch, ArrowError>> + Unpin + use<>> {
+/// The Parquet file this run wrote for `table`, in file order (read once for every file made
+/// from it: the file is fetched whole anyway, see `lifecycle_storage::read_parquet`).
+async fn read_back(run: &Run<'_>, table: Table) -> Result<Vec<RecordBatch>> {
     let url = run.out.staged_url(table.name()).expect("a run wrote it");
     let loc = run
         .stores
         .open(&url::Url::parse(&url).expect("a staged URL"))?;
-    Ok(lifecycle_storage::read_parquet(&loc).await?)
+    let url = loc.url().to_string();
+    let batches: Vec<_> = lifecycle_storage::read_parquet(&loc).await?.collect().await;
+    let upstream = |source| lifecycle_storage::StorageError::Upstream {
+        url: url.clone(),
+        source,
+    };
+    Ok(batches
+        .into_iter()
+        .collect::<Result<_, ArrowError>>()
+        .map_err(upstream)?)
+}
+
+/// `batches` as the stream a text file is written from.
+fn stream(
+    batches: &[RecordBatch],
+) -> impl futures::Stream<Item = Result<RecordBatch, ArrowError>> + Unpin + use<> {
+    futures::stream::iter(batches.iter().cloned().map(Ok).collect::<Vec<_>>())
 }
 
 /// `audience=<name>.<ext>` files of `audience_members`, one per audience and format.
@@ -80,19 +96,21 @@ async fn per_audience(run: &mut Run<'_>, formats: &[TextFormat]) -> Result<u64> 
         true => vec![TextFormat::Csv],
         false => formats.to_vec(),
     };
+    let members = read_back(run, Table::AudienceMembers).await?;
     let mut files = 0;
     for a in &run.spec.activation.audiences {
-        let name = a.spec.name.clone();
+        let only = StringArray::new_scalar(a.spec.name.clone());
+        let part = members
+            .iter()
+            .map(|b| filter_record_batch(b, &eq(b.column(0), &only)?))
+            .collect::<Result<Vec<_>, ArrowError>>()
+            .map_err(|e| crate::RunError::engine("exports")(e.into()))?;
         for &format in &formats {
-            let only = StringArray::new_scalar(name.clone());
-            let batches = read_back(run, Table::AudienceMembers).await?.map(move |b| {
-                let b = b?;
-                let keep = eq(b.column(0), &only)?;
-                filter_record_batch(&b, &keep)
-            });
-            let file = format!("audience={name}.{}", format.extension());
+            let file = format!("audience={}.{}", a.spec.name, format.extension());
             let table = Table::AudienceMembers;
-            run.out.text_file(table, file, format, batches).await?;
+            run.out
+                .text_file(table, file, format, stream(&part))
+                .await?;
             files += 1;
         }
     }
