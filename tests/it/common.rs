@@ -252,6 +252,8 @@ pub enum Action {
     Fail,
     /// Never finish it: the process is "killed" while it waits.
     Hang,
+    /// Hold it until the condition holds (checked every 10 ms), then pass it.
+    Until(Arc<dyn Fn() -> bool + Send + Sync>),
 }
 
 /// The kind of write an [`Intercept`] store sees.
@@ -291,6 +293,12 @@ impl Intercept {
                 source: format!("injected failure writing {path}").into(),
             }),
             Action::Hang => std::future::pending().await,
+            Action::Until(ready) => {
+                while !ready() {
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+                Ok(())
+            }
         }
     }
 }

@@ -4,7 +4,7 @@
 //! retried.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use lifecycle_pipeline::{RunOptions, RunSummary};
 use lifecycle_storage::{Location, Stores};
@@ -307,12 +307,45 @@ async fn a_crash_between_two_tables_leaves_the_previous_run_and_the_date_recover
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn of_two_concurrent_runs_of_one_date_exactly_one_commits() {
-    for b in Backend::all().await {
+    for b in &Backend::all().await {
         let spec = b.spec("");
-        let (x, y) = tokio::join!(
-            b.run(&spec, b.stores.clone()),
-            b.run(&spec, b.stores.clone())
-        );
+        // The runs overlap for certain: neither may create its commit until the other has ended
+        // or reached its own commit. Without this gate a fast first run could commit and release
+        // the lease before the second one began, and both would (rightly) succeed one after the
+        // other.
+        let parked = Arc::new(AtomicUsize::new(0));
+        let gated = |parked: Arc<AtomicUsize>| {
+            let reached = Arc::new(AtomicBool::new(false));
+            let hook_reached = reached.clone();
+            let stores = b
+                .stores
+                .clone()
+                .with_wrapper(Intercept::wrapper(move |_, path| {
+                    let is_commit = path.filename().is_some_and(|f| f.starts_with("commit-"));
+                    if is_commit && !hook_reached.swap(true, Ordering::SeqCst) {
+                        parked.fetch_add(1, Ordering::SeqCst);
+                    }
+                    let parked = parked.clone();
+                    match is_commit {
+                        true => Action::Until(Arc::new(move || parked.load(Ordering::SeqCst) == 2)),
+                        false => Action::Pass,
+                    }
+                }));
+            (stores, reached)
+        };
+        let run = |stores: Stores, reached: Arc<AtomicBool>| {
+            let (spec, parked) = (&spec, parked.clone());
+            async move {
+                let result = b.run(spec, stores).await;
+                if !reached.swap(true, Ordering::SeqCst) {
+                    parked.fetch_add(1, Ordering::SeqCst);
+                }
+                result
+            }
+        };
+        let (sx, rx) = gated(parked.clone());
+        let (sy, ry) = gated(parked.clone());
+        let (x, y) = tokio::join!(run(sx, rx), run(sy, ry));
         let oks = [&x, &y].iter().filter(|r| r.is_ok()).count();
         assert_eq!(
             oks,

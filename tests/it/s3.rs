@@ -50,6 +50,10 @@ impl Faults {
 struct Faulty {
     inner: s3s::service::S3Service,
     faults: Arc<Faults>,
+    /// Held across each conditional PUT. `s3s-fs` checks `If-None-Match: *` and then writes, so
+    /// two creates of one key at the same moment could both succeed; S3 itself decides them
+    /// atomically, and so does this server with the lock.
+    creates: Arc<tokio::sync::Mutex<()>>,
 }
 
 type S3Svc = s3s::service::S3Service;
@@ -86,8 +90,14 @@ impl hyper::service::Service<Req> for Faulty {
         };
         let latency = std::time::Duration::from_millis(f.latency_ms.load(Ordering::SeqCst) as u64);
         let inner = self.inner.clone();
+        let conditional = put && req.headers().contains_key(http::header::IF_NONE_MATCH);
+        let creates = self.creates.clone();
         Box::pin(async move {
             tokio::time::sleep(latency).await;
+            let _one_at_a_time = match conditional {
+                true => Some(creates.lock().await),
+                false => None,
+            };
             match answer {
                 Some(answer) => answer,
                 None => hyper::service::Service::call(&inner, req).await,
@@ -123,6 +133,7 @@ impl S3Server {
         let service = Faulty {
             inner: builder.build(),
             faults,
+            creates: Arc::default(),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
