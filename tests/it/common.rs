@@ -172,9 +172,10 @@ impl Table {
             .collect()
     }
 
+    /// An integer column (any width) without nulls.
     pub fn column_i64(&self, col: &str) -> Vec<i64> {
-        self.batch
-            .column_by_name(col)
+        let column = self.batch.column_by_name(col).unwrap();
+        arrow::compute::cast(column, &DataType::Int64)
             .unwrap()
             .as_primitive::<Int64Type>()
             .iter()

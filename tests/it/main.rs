@@ -14,6 +14,7 @@ mod features;
 mod hostile;
 mod k8s;
 mod models;
+mod monitoring;
 #[path = "../support/processes.rs"]
 mod processes;
 mod publish;

@@ -21,6 +21,7 @@ pub mod views {
     pub const EVENTS_CLEAN: &str = "events_clean";
     pub const USER_FEATURES: &str = "user_features";
     pub const USER_SEGMENTS: &str = "user_segments";
+    pub const STAGE_TRANSITIONS: &str = "stage_transitions";
     /// The previous committed run's `user_segments` file, and its (user_id, stage) view.
     pub const PREVIOUS_SEGMENTS_FILE: &str = "previous_segments_file";
     pub const PREVIOUS_SEGMENTS: &str = "previous_segments";

@@ -1,7 +1,8 @@
 //! Models on the per-user feature matrix: K-means segments ([`kmeans`]), churn classifiers
 //! ([`logistic`], [`gbdt`]) trained and chosen on a time split ([`churn`]), probability
 //! calibration ([`calibrate`]), evaluation metrics
-//! ([`metrics`]) and the saved models ([`ChurnModel`], [`SegmentModel`]).
+//! ([`metrics`]) and the saved models ([`ChurnModel`], [`SegmentModel`]); beside them, drift
+//! between two runs ([`drift`]) and the stage forecast ([`markov`]).
 //!
 //! Everything works on a dense row-major [`Matrix`] of `f64` with `NaN` for a missing value,
 //! gathered on one machine: one row per user is small next to the events the features came
@@ -20,10 +21,12 @@
 mod artifacts;
 pub mod calibrate;
 pub mod churn;
+pub mod drift;
 mod error;
 pub mod gbdt;
 pub mod kmeans;
 pub mod logistic;
+pub mod markov;
 mod matrix;
 pub mod metrics;
 pub mod profile;

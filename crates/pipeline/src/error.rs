@@ -49,6 +49,11 @@ pub enum RunError {
     /// The run was asked to stop (SIGTERM, Ctrl-C) and published nothing.
     #[error("stopped by {signal} before committing; nothing was published")]
     Stopped { signal: &'static str },
+    /// Drift beyond `[monitoring]`'s limits with `action = "fail"`.
+    #[error("drift beyond the [monitoring] limits (action = \"fail\"), nothing published: {}", list_flags(.flags))]
+    Drift {
+        flags: Vec<crate::reports::DriftFlag>,
+    },
     /// A broken invariant of this program (not the user's data or spec): a bug to report.
     #[error("internal error in {step}: {reason}")]
     Internal { step: &'static str, reason: String },
@@ -100,4 +105,9 @@ impl From<FeatureError> for RunError {
     fn from(e: FeatureError) -> Self {
         RunError::Features(Box::new(e))
     }
+}
+
+fn list_flags(flags: &[crate::reports::DriftFlag]) -> String {
+    let flags: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
+    flags.join("; ")
 }

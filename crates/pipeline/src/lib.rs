@@ -10,6 +10,7 @@
 mod audience_frame;
 mod audience_tables;
 mod churn_tables;
+mod drift_table;
 mod engine;
 mod error;
 mod frame;
@@ -24,6 +25,7 @@ mod reports;
 mod runner;
 mod score;
 mod session;
+mod stage_forecast;
 mod steps;
 mod tables;
 
@@ -33,8 +35,8 @@ pub use manifest::{MANIFEST_FORMAT, Manifest, RowCounts, StepTiming};
 pub use notify::Notification;
 pub use reports::{
     AlgorithmEvaluation, AudienceCounts, AudienceReport, ChurnReport, ClusterSummary, ClvHoldout,
-    ClvReport, FeatureScaling, FeatureShare, LabelMatching, ModelReports, ObservationSummary,
-    RecommendationReport, SegmentationReport,
+    ClvReport, DriftFlag, DriftMetric, FeatureScaling, FeatureShare, LabelMatching, ModelReports,
+    MonitoringReport, ObservationSummary, RecommendationReport, SegmentationReport,
 };
 pub use runner::{RunOptions, RunSummary, cutoff_date, run_job, run_job_until, validate_job};
 pub use score::{ScoreSummary, score_saved_model};

@@ -56,6 +56,9 @@ pub struct Manifest {
     /// before them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audiences: Option<crate::reports::AudienceReport>,
+    /// Drift against the previous committed run (absent in manifests from before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitoring: Option<crate::reports::MonitoringReport>,
     pub steps: Vec<StepTiming>,
 }
 
@@ -154,6 +157,16 @@ mod tests {
             stages: BTreeMap::new(),
             models: ModelReports::default(),
             audiences: None,
+            monitoring: Some(crate::reports::MonitoringReport {
+                compared_with: Some(t.date_naive()),
+                flagged: vec![crate::reports::DriftFlag {
+                    table: "user_features".into(),
+                    column: "events_30d".into(),
+                    metric: crate::reports::DriftMetric::Psi,
+                    value: 0.4,
+                    limit: 0.25,
+                }],
+            }),
             steps: vec![],
         }
     }

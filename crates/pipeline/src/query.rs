@@ -64,6 +64,16 @@ impl<'a> Query<'a> {
         Ok(out)
     }
 
+    /// Column `i` of `batch` as integers (any type that casts to Int64; null as 0).
+    pub fn integers(&self, batch: &RecordBatch, i: usize) -> Result<Vec<i64>> {
+        let a = cast(batch.column(i), &DataType::Int64)
+            .map_err(|e| RunError::engine(self.step)(e.into()))?;
+        let a = a.as_primitive::<Int64Type>();
+        Ok((0..a.len())
+            .map(|k| if a.is_valid(k) { a.value(k) } else { 0 })
+            .collect())
+    }
+
     /// Column `i` of `batch` as text (any type that casts to it).
     pub fn texts(&self, batch: &RecordBatch, i: usize) -> Result<Vec<Option<String>>> {
         let a = cast(batch.column(i), &DataType::Utf8)

@@ -189,3 +189,67 @@ pub struct AudienceCounts {
     /// Matched users kept out, per reason.
     pub suppressed: std::collections::BTreeMap<String, u64>,
 }
+
+/// `[monitoring]`: what this run was compared with and what crossed a limit.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MonitoringReport {
+    /// The committed run compared with (None on a first run: nothing to compare).
+    pub compared_with: Option<NaiveDate>,
+    /// Columns and counts beyond `[monitoring]`'s limits.
+    pub flagged: Vec<DriftFlag>,
+}
+
+/// One value beyond a `[monitoring]` limit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DriftFlag {
+    pub table: String,
+    pub column: String,
+    /// `psi`, or `row_change` (the relative change of a row count).
+    pub metric: DriftMetric,
+    pub value: f64,
+    pub limit: f64,
+}
+
+impl std::fmt::Display for DriftFlag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}.{}: {} {:.3} above {:.3}",
+            self.table,
+            self.column,
+            self.metric.name(),
+            self.value,
+            self.limit
+        )
+    }
+}
+
+/// What a `monitoring` row measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DriftMetric {
+    /// Population stability index against the previous run (10 bins at its deciles, or the
+    /// categories of a text column).
+    Psi,
+    /// Mean of the non-null values.
+    Mean,
+    /// Share of nulls.
+    NullShare,
+    /// Share of rows in one category (`category`).
+    Share,
+    /// A row count; flagged by its relative change.
+    RowChange,
+}
+
+impl DriftMetric {
+    /// Its name in the table and the manifest.
+    pub fn name(self) -> &'static str {
+        match self {
+            DriftMetric::Psi => "psi",
+            DriftMetric::Mean => "mean",
+            DriftMetric::NullShare => "null_share",
+            DriftMetric::Share => "share",
+            DriftMetric::RowChange => "row_change",
+        }
+    }
+}

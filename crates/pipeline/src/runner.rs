@@ -63,11 +63,12 @@ enum Step {
     Segmentation,
     Churn,
     Recommendations,
+    Monitoring,
     Audiences,
     Exports,
 }
 
-const STEPS: [Step; 12] = [
+const STEPS: [Step; 13] = [
     Step::Read,
     Step::Quality,
     Step::Features,
@@ -78,6 +79,7 @@ const STEPS: [Step; 12] = [
     Step::Segmentation,
     Step::Churn,
     Step::Recommendations,
+    Step::Monitoring,
     Step::Audiences,
     Step::Exports,
 ];
@@ -95,6 +97,7 @@ impl Step {
             Step::Segmentation => &steps::clusters::STEP,
             Step::Churn => &steps::churn::STEP,
             Step::Recommendations => &steps::recommend::STEP,
+            Step::Monitoring => &steps::monitoring::STEP,
             Step::Audiences => &steps::audiences::STEP,
             Step::Exports => &steps::exports::STEP,
         }
@@ -124,6 +127,7 @@ impl Step {
             Step::Segmentation => steps::clusters::run(run).await,
             Step::Churn => steps::churn::run(run).await,
             Step::Recommendations => steps::recommend::run(run).await,
+            Step::Monitoring => steps::monitoring::run(run).await,
             Step::Audiences => steps::audiences::run(run).await,
             Step::Exports => steps::exports::run(run).await,
         }
@@ -133,6 +137,7 @@ impl Step {
     fn gate(self, run: &Run<'_>) -> Result<()> {
         match self {
             Step::Quality if run.out.publishes() => steps::ingest::bad_row_gate(run),
+            Step::Monitoring => steps::monitoring::gate(run),
             _ => Ok(()),
         }
     }
@@ -174,6 +179,7 @@ async fn begin<'a>(
         quality: BTreeMap::new(),
         models: ModelReports::default(),
         audiences: None,
+        monitoring: None,
         usage: session.usage,
     };
     Ok((run, session.engine))
@@ -341,6 +347,7 @@ fn manifest(
         stages,
         models: run.models,
         audiences: run.audiences,
+        monitoring: run.monitoring,
         steps,
     }
 }

@@ -12,6 +12,7 @@ pub enum Table {
     UserFeatures,
     UserSegments,
     StageTransitions,
+    StageForecast,
     CohortRetention,
     Funnel,
     CustomerValue,
@@ -25,6 +26,7 @@ pub enum Table {
     ItemNeighbours,
     RecommendationTrain,
     RecommendationTest,
+    Monitoring,
     UserProfile,
     AudienceMembers,
     AudienceSuppressions,
@@ -39,11 +41,12 @@ pub(crate) const CLEAN_EVENTS: &str = "_events_clean";
 
 impl Table {
     /// Every table, in the order a run writes them.
-    pub const ALL: [Table; 21] = [
+    pub const ALL: [Table; 23] = [
         Table::Quarantine,
         Table::UserFeatures,
         Table::UserSegments,
         Table::StageTransitions,
+        Table::StageForecast,
         Table::CohortRetention,
         Table::Funnel,
         Table::CustomerValue,
@@ -57,6 +60,7 @@ impl Table {
         Table::ItemNeighbours,
         Table::RecommendationTrain,
         Table::RecommendationTest,
+        Table::Monitoring,
         Table::UserProfile,
         Table::AudienceMembers,
         Table::AudienceSuppressions,
@@ -97,6 +101,8 @@ impl Table {
             ],
             Table::UserProfile => &["user_id", "stage", "audiences"],
             Table::Funnel => &["funnel", "step", "event_type", "users"],
+            Table::StageForecast => &["stage", "periods_ahead", "period_days", "users", "share"],
+            Table::Monitoring => &["table", "column", "metric", "flagged"],
             _ => &[],
         }
     }
@@ -109,6 +115,10 @@ impl Table {
             Table::StageTransitions => (
                 "stage_transitions",
                 "users moving from one stage to another since the previous run",
+            ),
+            Table::StageForecast => (
+                "stage_forecast",
+                "the expected users in a stage some periods ahead (Markov chain of transitions)",
             ),
             Table::CohortRetention => (
                 "cohort_retention",
@@ -152,6 +162,10 @@ impl Table {
             Table::RecommendationTest => (
                 "recommendation_test",
                 "a held-out interaction of the evaluation split (with `export_split`)",
+            ),
+            Table::Monitoring => (
+                "monitoring",
+                "a column's drift against the previous run (PSI, mean, nulls, shares, rows)",
             ),
             Table::UserProfile => (
                 "user_profile",

@@ -1,5 +1,5 @@
-//! `[cohorts]` and `[[funnels]]`: the analyses every run publishes beside the models
-//! (`cohort_retention`, `funnel`).
+//! `[cohorts]`, `[[funnels]]` and `[monitoring]`: the analyses every run publishes beside the
+//! models (`cohort_retention`, `funnel`, `monitoring`).
 
 use serde::{Deserialize, Serialize};
 
@@ -49,6 +49,67 @@ pub struct FunnelSpec {
     pub steps: Vec<String>,
     /// Every step must follow the first within this many days.
     pub window_days: u32,
+}
+
+/// `[monitoring]`: the limits of drift against the previous committed run.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitoringSettings {
+    /// A column whose population stability index is above this is flagged.
+    #[serde(default = "default_max_psi")]
+    pub max_psi: f64,
+    /// Input rows read that changed by more than this share (up or down) are flagged.
+    #[serde(default = "default_max_row_change")]
+    pub max_row_change: f64,
+    /// What a flag does.
+    #[serde(default)]
+    pub action: DriftAction,
+}
+
+impl Default for MonitoringSettings {
+    fn default() -> Self {
+        MonitoringSettings {
+            max_psi: default_max_psi(),
+            max_row_change: default_max_row_change(),
+            action: DriftAction::default(),
+        }
+    }
+}
+
+/// 0.25: the usual "significant shift" line of the PSI.
+fn default_max_psi() -> f64 {
+    0.25
+}
+
+fn default_max_row_change() -> f64 {
+    0.5
+}
+
+/// What a flagged drift does to the run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DriftAction {
+    /// Log a warning and publish (the flags are in `monitoring` and the manifest).
+    #[default]
+    Warn,
+    /// Stop the run before anything is published, naming the columns.
+    Fail,
+}
+
+/// Both limits are positive numbers.
+pub(crate) fn validate_monitoring(m: &MonitoringSettings) -> Result<()> {
+    for (key, value) in [
+        ("monitoring.max_psi", m.max_psi),
+        ("monitoring.max_row_change", m.max_row_change),
+    ] {
+        if !(value.is_finite() && value > 0.0) {
+            return Err(SpecError::invalid(
+                key,
+                format!("must be a number above 0, not {value}"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A cohort split names one of the users' published attributes.

@@ -39,7 +39,9 @@ pub use activation::{
     AudienceSpec, CapSettings, ConsentDefault, ConsentSpec, ExportFormat, ExportSettings,
     HoldoutSettings, ProfileShape, ValidActivation, ValidAudience, profile_columns,
 };
-pub use analyses::{CohortActivity, CohortPeriod, CohortSettings, FunnelSpec};
+pub use analyses::{
+    CohortActivity, CohortPeriod, CohortSettings, DriftAction, FunnelSpec, MonitoringSettings,
+};
 pub use engine::{EngineSettings, ValidEngine};
 pub use error::{DataError, MAX_DAYS, Result, SpecError};
 pub use models::{

@@ -59,6 +59,8 @@ pub struct JobSpec {
     pub cohorts: crate::CohortSettings,
     #[serde(default)]
     pub funnels: Vec<crate::FunnelSpec>,
+    #[serde(default)]
+    pub monitoring: crate::MonitoringSettings,
     /// The folder relative paths resolve against (the spec file's folder); not part of the TOML.
     #[serde(skip)]
     pub base_dir: PathBuf,

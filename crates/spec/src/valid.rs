@@ -168,6 +168,7 @@ pub struct ValidJobSpec {
     pub recommendations: crate::RecommendationSettings,
     pub cohorts: crate::CohortSettings,
     pub funnels: Vec<crate::FunnelSpec>,
+    pub monitoring: crate::MonitoringSettings,
     /// Consent, contacts, holdout, caps and audiences.
     pub activation: crate::ValidActivation,
     /// The spec as written, for the run manifest.
@@ -225,6 +226,7 @@ impl JobSpec {
         let activation = validate_activation(&self, &base)?;
         crate::analyses::validate_cohorts(&self)?;
         crate::analyses::validate_funnels(&self.funnels)?;
+        crate::analyses::validate_monitoring(&self.monitoring)?;
 
         Ok(ValidJobSpec {
             name: self.job.name.clone(),
@@ -250,6 +252,7 @@ impl JobSpec {
             activation,
             cohorts: self.cohorts.clone(),
             funnels: self.funnels.clone(),
+            monitoring: self.monitoring.clone(),
             source: self,
         })
     }
@@ -799,6 +802,10 @@ mod tests {
             let err = parse(&users(bad)).unwrap_err().to_string();
             assert!(err.contains("users.attributes"), "{bad}: {err}");
         }
+        let err = parse(&format!("{MIN}[monitoring]\nmax_psi=0\n")).unwrap_err();
+        assert!(err.to_string().contains("monitoring.max_psi"), "{err}");
+        let err = parse(&format!("{MIN}[monitoring]\naction='stop'\n")).unwrap_err();
+        assert!(err.to_string().contains("action"), "{err}");
         let err = parse(&format!("{MIN}[cohorts]\nsplit_by='plan'\n")).unwrap_err();
         assert!(err.to_string().contains("cohorts.split_by"), "{err}");
     }

@@ -12,6 +12,7 @@ pub(crate) mod exports;
 pub(crate) mod features;
 pub(crate) mod funnels;
 pub(crate) mod ingest;
+pub(crate) mod monitoring;
 pub(crate) mod recommend;
 pub(crate) mod segments;
 
@@ -70,6 +71,7 @@ pub(crate) struct Run<'a> {
     pub quality: BTreeMap<String, u64>,
     pub models: ModelReports,
     pub audiences: Option<crate::reports::AudienceReport>,
+    pub monitoring: Option<crate::reports::MonitoringReport>,
     /// What a local engine used (memory limit, spills); None on a cluster.
     pub usage: Option<crate::engine::Usage>,
 }
