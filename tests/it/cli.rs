@@ -19,6 +19,13 @@ fn demo_generates_runs_and_says_where_the_outputs_are() {
         out.contains("users by stage:") && out.contains("rfm_segment"),
         "{out}"
     );
+    // The closing lines point at the report, which exists.
+    let report = demo.join("out/run_manifest/run_date=2024-06-29/report.html");
+    assert!(
+        report.exists() && out.contains(report.to_str().unwrap()),
+        "{out}"
+    );
+    assert!(out.contains("cargo run -- inspect"), "{out}");
     // The copied spec reruns as the summary says.
     let spec = demo.join("demo.toml");
     let (code, err) = lifecycle(&["run", spec.to_str().unwrap(), "--as-of", "2024-06-29"]);
@@ -53,20 +60,7 @@ fn generate_is_deterministic_through_the_cli() {
 #[test]
 fn inspect_shows_committed_runs_and_tables_and_gc_cleans() {
     let dir = tempfile::tempdir().unwrap();
-    write_events(
-        &dir.path().join("events/part-0.parquet"),
-        &[
-            ("a", "2024-02-01T10:00:00Z", "view", None, None),
-            (
-                "b",
-                "2024-02-02T10:00:00Z",
-                "purchase",
-                Some("i"),
-                Some(2.0),
-            ),
-        ],
-    );
-    let spec = write_spec(dir.path(), "[events]\nurl = \"events/\"\n");
+    let spec = two_events_job(dir.path());
     let out = dir.path().join("out");
     let out = out.to_str().unwrap();
     let (code, _, err) = lifecycle_out(&["inspect", out]);

@@ -78,6 +78,24 @@ pub fn write_spec(dir: &Path, body: &str) -> PathBuf {
     path
 }
 
+/// The smallest job: a view by `a` and a purchase by `b` early in February 2024.
+pub fn two_events_job(dir: &Path) -> PathBuf {
+    write_events(
+        &dir.join("events/part-0.parquet"),
+        &[
+            ("a", "2024-02-01T10:00:00Z", "view", None, None),
+            (
+                "b",
+                "2024-02-02T10:00:00Z",
+                "purchase",
+                Some("i"),
+                Some(2.0),
+            ),
+        ],
+    );
+    write_spec(dir, "[events]\nurl = \"events/\"\n")
+}
+
 /// Runs the real pipeline on a spec file for a cutoff date.
 pub async fn run(
     spec: &Path,

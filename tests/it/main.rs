@@ -20,6 +20,7 @@ mod processes;
 mod publish;
 mod quality;
 mod recommend;
+mod report;
 mod reruns;
 mod s3;
 mod schemas;

@@ -78,7 +78,8 @@ async fn rerun_is_idempotent_and_transitions_follow_the_previous_run() {
         .unwrap(),
         vec![date("2024-03-01"), date("2024-04-15")]
     );
-    // Two commits of the first date, one of the second; the lease is released.
+    // Two commits of the first date, one of the second, each date's stable manifest and report;
+    // the lease is released.
     let commits = snapshot(&out.join("run_manifest"));
     assert_eq!(
         names(&commits),
@@ -86,8 +87,10 @@ async fn rerun_is_idempotent_and_transitions_follow_the_previous_run() {
             "run_date=2024-03-01/commit-000001.json",
             "run_date=2024-03-01/commit-000002.json",
             "run_date=2024-03-01/manifest.json",
+            "run_date=2024-03-01/report.html",
             "run_date=2024-04-15/commit-000001.json",
             "run_date=2024-04-15/manifest.json",
+            "run_date=2024-04-15/report.html",
         ]
     );
     assert!(snapshot(&out.join("_leases")).is_empty());

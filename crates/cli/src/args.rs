@@ -29,6 +29,8 @@ pub(crate) enum Command {
     Run(JobArgs),
     /// Show the committed runs under an output location, or the first rows of one table.
     Inspect(InspectArgs),
+    /// Rebuild a committed run's report.html from its tables, into a local file.
+    Report(ReportArgs),
     /// Remove abandoned and superseded run data after a grace period, and repair stable copies.
     Gc(GcArgs),
     /// Apply a saved churn model to a user_features table, without retraining.
@@ -82,6 +84,23 @@ pub(crate) struct InspectArgs {
     /// Rows to show with `--table`.
     #[arg(long, default_value_t = 10)]
     pub head: usize,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct ReportArgs {
+    /// The output location (path or URL).
+    pub location: String,
+    /// The run date (default: the latest committed one).
+    #[arg(long)]
+    pub date: Option<NaiveDate>,
+    /// The file to write (default: `<job>-<date>-report.html` in the current folder).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Open it in the default browser.
+    #[arg(long)]
+    pub open: bool,
     #[command(flatten)]
     pub store: StoreArgs,
 }

@@ -84,6 +84,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Run(a) => job::run(&a).await,
         Command::Demo(a) => demo::demo(&a).await,
         Command::Inspect(a) => inspect::inspect(&a).await,
+        Command::Report(a) => report::report(&a).await,
         Command::Gc(a) => maintain::gc(&a).await,
         Command::Score(a) => maintain::score(&a).await,
         Command::Scheduler(opts) => {

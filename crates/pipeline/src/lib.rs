@@ -21,6 +21,7 @@ mod output;
 mod previous;
 mod query;
 mod recommend_tables;
+mod report;
 mod reports;
 mod runner;
 mod score;
@@ -33,6 +34,7 @@ pub use engine::ResourceUsage;
 pub use error::{ModelFailure, Result, RunError};
 pub use manifest::{MANIFEST_FORMAT, Manifest, RowCounts, StepTiming};
 pub use notify::Notification;
+pub use report::{REPORT_FILE, build_report};
 pub use reports::{
     AlgorithmEvaluation, AudienceCounts, AudienceReport, ChurnReport, ClusterSummary, ClvHoldout,
     ClvReport, DriftFlag, DriftMetric, FeatureScaling, FeatureShare, LabelMatching, ModelReports,

@@ -139,6 +139,7 @@ mod tests {
             commit: CommitRecord {
                 run_id: "r1".into(),
                 outputs: BTreeMap::new(),
+                run_files: vec![],
             },
             run_date: t.date_naive(),
             cutoff: t,

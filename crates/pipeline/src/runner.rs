@@ -302,13 +302,38 @@ async fn run_and_summarise(
         .step("preview")
         .pretty(&sql::head(views::USER_SEGMENTS, 5))
         .await?;
-    let manifest = manifest(run, publisher, engine, stages.clone(), steps);
+    let ctx = run.ctx.clone();
+    let mut manifest = manifest(run, publisher, engine, stages.clone(), steps);
+    write_report(&ctx, &mut manifest, publisher).await?;
     Ok(RunSummary {
         manifest,
         stages,
         preview,
         notification: None,
     })
+}
+
+/// Writes `report.html` into the run's folder, committed with the run (the manifest lists it
+/// and the time it took as the step `report`).
+async fn write_report(
+    ctx: &datafusion::prelude::SessionContext,
+    manifest: &mut Manifest,
+    publisher: &Publisher,
+) -> Result<()> {
+    let started = std::time::Instant::now();
+    let file = crate::report::REPORT_FILE;
+    manifest.commit.run_files.push(file.to_string());
+    let html = crate::report::build_report(ctx, manifest).await?;
+    publisher
+        .run_file(file)
+        .put_bytes(html.into_bytes())
+        .await?;
+    manifest.steps.push(StepTiming {
+        step: "report".into(),
+        seconds: started.elapsed().as_secs_f64(),
+        rows: None,
+    });
+    Ok(())
 }
 
 fn manifest(
@@ -333,6 +358,7 @@ fn manifest(
         commit: CommitRecord {
             run_id: publisher.run_id().to_string(),
             outputs: outputs.collect(),
+            run_files: vec![],
         },
         run_date: run.run_date,
         cutoff: run.cutoff,

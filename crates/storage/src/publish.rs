@@ -52,6 +52,10 @@ pub struct CommitRecord {
     pub run_id: String,
     /// Every committed table, by name.
     pub outputs: BTreeMap<String, CommittedTable>,
+    /// Files of the run's folder (`_runs/<run_id>/<name>`, e.g. the run report) committed with
+    /// it and copied beside the stable `manifest.json`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub run_files: Vec<String>,
 }
 
 /// One committed table.
@@ -363,9 +367,22 @@ fn run_folder(output: &Location, run_id: &str) -> Location {
     output.join(&format!("{RUNS}/{run_id}/"))
 }
 
+/// Copies `from` to `to` within `output`'s store.
+async fn copy(output: &Location, from: &Location, to: &Location) -> Result<()> {
+    output
+        .store()
+        .copy(from.path(), to.path())
+        .await
+        .map_err(|source| StorageError::Store {
+            url: to.url().to_string(),
+            source,
+        })
+}
+
 /// Makes the stable copies of `date` (`<table>/run_date=D/part-0.parquet` and
-/// `run_manifest/run_date=D/manifest.json`) match its latest commit: copies each committed table,
-/// deletes any other file in those folders. Idempotent; a no-op for a date without commits.
+/// `run_manifest/run_date=D/manifest.json` with the run files beside it) match its latest commit:
+/// copies each committed table, deletes any other file in the tables' folders. Idempotent; a
+/// no-op for a date without commits.
 pub async fn materialize(output: &Location, date: NaiveDate) -> Result<()> {
     let Some(commit) = latest_commit(output, date).await? else {
         return Ok(());
@@ -376,16 +393,8 @@ pub async fn materialize(output: &Location, date: NaiveDate) -> Result<()> {
         let names = std::iter::once(PART).chain(committed.files.iter().map(String::as_str));
         let mut kept = vec![];
         for name in names {
-            let from = run.join(&format!("{table}/{name}"));
             let to = table_partition(output, table, date).join(name);
-            output
-                .store()
-                .copy(from.path(), to.path())
-                .await
-                .map_err(|source| StorageError::Store {
-                    url: to.url().to_string(),
-                    source,
-                })?;
+            copy(output, &run.join(&format!("{table}/{name}")), &to).await?;
             kept.push(to.path().clone());
         }
         for meta in table_partition(output, table, date).list().await? {
@@ -393,6 +402,10 @@ pub async fn materialize(output: &Location, date: NaiveDate) -> Result<()> {
                 delete(output, &meta.location).await?;
             }
         }
+    }
+    for name in &record.run_files {
+        let to = table_partition(output, MANIFEST_TABLE, date).join(name);
+        copy(output, &run.join(name), &to).await?;
     }
     let bytes = output_at(output, &commit.path).get_bytes().await?;
     table_partition(output, MANIFEST_TABLE, date)
@@ -555,6 +568,10 @@ mod tests {
     }
 
     fn manifest(p: &Publisher, tables: &[&str]) -> Vec<u8> {
+        with_run_files(p, tables, &[])
+    }
+
+    fn with_run_files(p: &Publisher, tables: &[&str], run_files: &[&str]) -> Vec<u8> {
         let outputs = tables
             .iter()
             .map(|t| (t.to_string(), p.committed_table(t, &Default::default())))
@@ -562,6 +579,7 @@ mod tests {
         let record = CommitRecord {
             run_id: p.run_id().to_string(),
             outputs,
+            run_files: run_files.iter().map(|f| f.to_string()).collect(),
         };
         serde_json::to_vec(&record).unwrap()
     }
@@ -588,9 +606,14 @@ mod tests {
                 .put_bytes(content.to_vec())
                 .await
                 .unwrap();
-            let m = manifest(&p, &["a"]);
+            let report = p.run_file("report.html");
+            report.put_bytes(content.to_vec()).await.unwrap();
+            let m = with_run_files(&p, &["a"], &["report.html"]);
             p.commit(m).await.unwrap();
         }
+        // The run file is copied beside the stable manifest, the latest commit's.
+        let stable = out.join("run_manifest/run_date=2024-01-31/report.html");
+        assert_eq!(stable.get_bytes().await.unwrap(), &b"second"[..]);
         assert_eq!(
             out.join("a/run_date=2024-01-31/part-0.parquet")
                 .get_bytes()

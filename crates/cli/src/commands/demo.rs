@@ -23,10 +23,21 @@ pub(crate) async fn demo(a: &DemoArgs) -> anyhow::Result<()> {
         cluster: None,
     };
     super::job::run(&args).await?;
-    println!(
-        "\nrerun or change it: lifecycle run {} --as-of {}",
-        spec_path.display(),
-        params.end()
-    );
+    closing_lines(&spec_path, &a.dir.join("out"), params.end());
     Ok(())
+}
+
+/// Where to look next, as commands that work from the checkout right after `cargo run`.
+fn closing_lines(spec: &std::path::Path, out: &std::path::Path, date: chrono::NaiveDate) {
+    let day = out.join(format!("run_manifest/run_date={date}"));
+    let (spec, out) = (spec.display(), out.display());
+    println!("\nlook further (an installed binary takes `lifecycle` for `cargo run --`):");
+    println!(
+        "  the report    {}  (open it in a browser)",
+        day.join("report.html").display()
+    );
+    println!("  the manifest  {}", day.join("manifest.json").display());
+    println!("  the runs      cargo run -- inspect {out}");
+    println!("  a table       cargo run -- inspect {out} --table user_profile");
+    println!("  rerun it      cargo run -- run {spec} --as-of {date}");
 }

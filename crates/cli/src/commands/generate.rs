@@ -23,6 +23,9 @@ pub(crate) fn generate(params: &GeneratorParams, out: &Path) -> anyhow::Result<(
         "and {} consent rows (consent.parquet), {} past sends (contacts.parquet)",
         s.consent_rows, s.contact_rows
     );
-    println!("a run on it: --as-of {}", params.end());
+    println!(
+        "the log ends the day before {0}: run a job on all of it with --as-of {0}",
+        params.end()
+    );
     Ok(())
 }

@@ -5,3 +5,4 @@ pub(crate) mod generate;
 pub(crate) mod inspect;
 pub(crate) mod job;
 pub(crate) mod maintain;
+pub(crate) mod report;
