@@ -411,3 +411,48 @@ async fn a_feature_that_does_not_exist_is_a_spec_error() {
         "a failed run publishes nothing"
     );
 }
+
+#[tokio::test]
+async fn churn_curves_agree_with_the_reported_test_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    generate(dir.path());
+    let spec = write_spec(dir.path(), MODEL_SPEC);
+    let s = run(&spec, "2024-06-01", "2024-07-01T00:00:00Z")
+        .await
+        .unwrap();
+    let churn = s.manifest.models.churn.as_ref().unwrap();
+    let test = churn
+        .evaluations
+        .iter()
+        .find(|e| e.model == churn.selected && e.split.name() == "test")
+        .unwrap();
+    let t = Table::read(&dir.path().join("out"), "churn_curves", "2024-06-01");
+    let curve = t.strings("curve");
+    let number = |name: &str| -> Vec<f64> {
+        let c = t.batch.column_by_name(name).unwrap();
+        c.as_primitive::<Float64Type>().values().to_vec()
+    };
+    let (x, y, rows) = (number("x"), number("y"), t.column_i64("rows"));
+    let of = |name: &str| -> Vec<usize> {
+        (0..t.len())
+            .filter(|&i| curve[i].as_deref() == Some(name))
+            .collect()
+    };
+    // Lift of the riskiest decile is the reported top-decile lift.
+    let lift = of("lift");
+    assert_eq!(lift.len(), 10);
+    let top = test.metrics.top_decile_lift.unwrap();
+    assert!((y[lift[0]] - top).abs() < 1e-12, "{} vs {top}", y[lift[0]]);
+    // The ROC curve's area is the reported ROC-AUC (thinned to at most 201 points).
+    let roc = of("roc");
+    let area: f64 = roc
+        .windows(2)
+        .map(|w| (x[w[1]] - x[w[0]]) * (y[w[1]] + y[w[0]]) / 2.0)
+        .sum();
+    let auc = test.metrics.roc_auc.unwrap();
+    assert!((area - auc).abs() < 5e-3, "{area} vs {auc}");
+    assert_eq!((x[roc[0]], y[roc[0]]), (0.0, 0.0));
+    // Calibration bins hold every test row once.
+    let binned: i64 = of("calibration").iter().map(|&i| rows[i]).sum();
+    assert_eq!(binned as usize, test.metrics.rows);
+}

@@ -1,7 +1,7 @@
 //! Models on the per-user feature matrix: K-means segments ([`kmeans`]), churn classifiers
 //! ([`logistic`], [`gbdt`]) trained and chosen on a time split ([`churn`]), probability
 //! calibration ([`calibrate`]), evaluation metrics
-//! ([`metrics`]) and the saved models ([`ChurnModel`], [`SegmentModel`]); beside them, drift
+//! ([`metrics`]) and their curves ([`curves`]) and the saved models ([`ChurnModel`], [`SegmentModel`]); beside them, drift
 //! between two runs ([`drift`]) and the stage forecast ([`markov`]).
 //!
 //! Everything works on a dense row-major [`Matrix`] of `f64` with `NaN` for a missing value,
@@ -21,6 +21,7 @@
 mod artifacts;
 pub mod calibrate;
 pub mod churn;
+pub mod curves;
 pub mod drift;
 mod error;
 pub mod gbdt;

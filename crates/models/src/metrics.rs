@@ -20,7 +20,7 @@ fn by_score_desc(score: &[f64]) -> Vec<usize> {
 }
 
 /// Runs of equal score in descending order: (positives, size) per run.
-fn tie_groups(y: &[bool], score: &[f64]) -> Vec<(usize, usize)> {
+pub(crate) fn tie_groups(y: &[bool], score: &[f64]) -> Vec<(usize, usize)> {
     let idx = by_score_desc(score);
     let mut groups: Vec<(usize, usize)> = Vec::new();
     let mut last = None;

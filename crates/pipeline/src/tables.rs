@@ -20,6 +20,7 @@ pub enum Table {
     ClusterProfiles,
     ChurnScores,
     ModelMetrics,
+    ChurnCurves,
     ChurnTraining,
     Recommendations,
     RecommendationMetrics,
@@ -41,7 +42,7 @@ pub(crate) const CLEAN_EVENTS: &str = "_events_clean";
 
 impl Table {
     /// Every table, in the order a run writes them.
-    pub const ALL: [Table; 23] = [
+    pub const ALL: [Table; 24] = [
         Table::Quarantine,
         Table::UserFeatures,
         Table::UserSegments,
@@ -54,6 +55,7 @@ impl Table {
         Table::ClusterProfiles,
         Table::ChurnScores,
         Table::ModelMetrics,
+        Table::ChurnCurves,
         Table::ChurnTraining,
         Table::Recommendations,
         Table::RecommendationMetrics,
@@ -103,6 +105,7 @@ impl Table {
             Table::Funnel => &["funnel", "step", "event_type", "users"],
             Table::StageForecast => &["stage", "periods_ahead", "period_days", "users", "share"],
             Table::Monitoring => &["table", "column", "metric", "flagged"],
+            Table::ChurnCurves => &["model", "split", "curve", "point", "x", "y", "rows"],
             _ => &[],
         }
     }
@@ -141,6 +144,10 @@ impl Table {
             Table::ModelMetrics => (
                 "model_metrics",
                 "a churn model's metric on the validation or test date",
+            ),
+            Table::ChurnCurves => (
+                "churn_curves",
+                "a point of the selected churn model's ROC, calibration or lift curve on the test date",
             ),
             Table::ChurnTraining => (
                 "churn_training",

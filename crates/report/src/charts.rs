@@ -63,8 +63,15 @@ fn segments(n: usize) -> SegmentedCoord<RangedCoordusize> {
     (0..n.max(1) - 1).into_segmented()
 }
 
-/// Above this many bars, their labels are drawn turned, reading downwards from the axis.
-const TURN_LABELS: usize = 6;
+/// When the bars' labels together are longer than this many characters, they are drawn
+/// turned, reading downwards from the axis.
+const TURN_LABELS: usize = 48;
+
+/// Whether `labels` do not fit side by side under the bars.
+fn turn(labels: &[&str]) -> bool {
+    let longest = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+    longest * labels.len() > TURN_LABELS
+}
 
 /// Draws `labels` turned a quarter, each starting just below its bar's foot at `feet[i]`
 /// (pixels). The mesh cannot: it centres every axis label on its tick.
@@ -98,11 +105,11 @@ pub(crate) fn bars(c: &BarChart) -> Result<String, ReportError> {
         let mut chart = ChartBuilder::on(root)
             .caption(&c.title, (FONT, TITLE))
             .margin(12)
-            .x_label_area_size(if n > TURN_LABELS { 150 } else { 48 })
+            .x_label_area_size(if turn(&labels) { 150 } else { 48 })
             .y_label_area_size(72)
             .build_cartesian_2d(segments(n), 0.0..top)
             .map_err(|e| e.to_string())?;
-        let turned = n > TURN_LABELS;
+        let turned = turn(&labels);
         let label = |v: &SegmentValue<usize>| match v {
             SegmentValue::CenterOf(i) if !turned => {
                 labels.get(*i).map_or(String::new(), |l| l.to_string())

@@ -89,16 +89,50 @@ pub(super) async fn churn(t: &ReportTables<'_>, m: &Manifest) -> Result<Option<S
             bars: drivers.collect(),
             ..BarChart::default()
         }));
-    let deciles = |n: &str| format!("SELECT risk_decile, count(*) FROM {n} GROUP BY 1 ORDER BY 1");
-    if let Some(b) = t.query(Table::ChurnScores, deciles).await? {
-        let bars = numbers(&b, 0)?.into_iter().zip(numbers(&b, 1)?);
-        section = section.with(Block::Bars(BarChart {
-            title: "Scored users by risk decile".into(),
-            x_label: "risk decile (10 = highest)".into(),
-            y_label: "users".into(),
-            bars: bars.map(|(d, n)| Bar::new(format!("{d:.0}"), n)).collect(),
-            ..BarChart::default()
-        }));
+    let sql = |n: &str| format!("SELECT curve, x, y FROM {n} ORDER BY curve, point");
+    if let Some(b) = t.query(Table::ChurnCurves, sql).await? {
+        let (curve, x, y) = (texts(&b, 0)?, numbers(&b, 1)?, numbers(&b, 2)?);
+        let points = |name: &str| -> Vec<(f64, f64)> {
+            (0..curve.len())
+                .filter(|&i| curve[i] == name)
+                .map(|i| (x[i], y[i]))
+                .collect()
+        };
+        let line = |title: &str, x_label: &str, y_label: &str, name: &str| {
+            Block::Lines(LineChart {
+                title: title.into(),
+                x_label: x_label.into(),
+                y_label: y_label.into(),
+                series: vec![Series {
+                    name: c.selected.clone(),
+                    points: points(name),
+                }],
+                diagonal: true,
+            })
+        };
+        let lift = points("lift")
+            .into_iter()
+            .map(|(d, l)| Bar::new(format!("{d:.0}"), l));
+        section = section
+            .with(line(
+                "ROC on the test date",
+                "false positive rate",
+                "true positive rate",
+                "roc",
+            ))
+            .with(line(
+                "Calibration on the test date",
+                "predicted churn probability",
+                "observed churn rate",
+                "calibration",
+            ))
+            .with(Block::Bars(BarChart {
+                title: "Lift by decile of risk (test date)".into(),
+                x_label: "decile (1 = riskiest)".into(),
+                y_label: "churn rate / base rate".into(),
+                bars: lift.collect(),
+                threshold: Some(1.0),
+            }));
     }
     Ok(Some(section))
 }

@@ -22,6 +22,7 @@ use lifecycle_models::logistic::LogisticParams;
 use lifecycle_spec::{ChurnModelKind, ChurnSettings, ClassWeight};
 
 use super::{Run, StepInfo};
+use crate::churn_curves::curves_batch;
 use crate::churn_tables::{DatedFrame, metrics_batch, scores_batch, training_batch};
 use crate::frame::{Frame, check_columns, collect, numeric_columns};
 use crate::query::Query;
@@ -35,6 +36,7 @@ pub(crate) const STEP: StepInfo = StepInfo {
     writes: &[
         Table::ChurnScores,
         Table::ModelMetrics,
+        Table::ChurnCurves,
         Table::ChurnTraining,
     ],
 };
@@ -109,6 +111,12 @@ async fn publish(
     }
     let metrics = metrics_batch(&fit.evaluations, selected, frames);
     run.out.batch(Table::ModelMetrics, metrics).await?;
+    let test = &frames[0];
+    let p_test = model
+        .predict_proba(&test.frame.x)
+        .map_err(RunError::model("churn"))?;
+    let curves = curves_batch(selected, test.split.name(), test.y(), &p_test);
+    run.out.batch(Table::ChurnCurves, curves).await?;
     let artifact = run.out.artifact("churn", model.to_json()).await?;
     let report = report(
         &run.spec.churn,
