@@ -100,6 +100,13 @@ fn inspect_shows_committed_runs_and_tables_and_gc_cleans() {
         table.contains("| a ") && !table.contains("| b "),
         "one row: {table}"
     );
+    // The stable copy's path, as the run's summary prints it; a null reads `-`, not a blank.
+    assert!(
+        table.contains("user_segments/run_date=2024-03-01/part-0.parquet")
+            && !table.contains("_runs/"),
+        "{table}"
+    );
+    assert!(table.contains("| - "), "a's RFM scores are null: {table}");
     let (code, _, err) = lifecycle_out(&["inspect", out, "--table", "nope"]);
     assert_eq!(code, 1);
     assert!(err.contains("no table `nope`"), "{err}");

@@ -234,6 +234,7 @@ async fn daily_job_on_ballista() {
         run_time: params.end().and_hms_opt(6, 0, 0).unwrap().and_utc(),
         // The client's credentials come from its environment, as in a pod with a Secret.
         stores: s3.stores(KEY, SECRET),
+        progress: None,
     };
 
     let local = lifecycle_pipeline::run_job(&demo_spec(&s3, "s3://lake/local/", None), &opts)

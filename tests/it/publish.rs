@@ -124,6 +124,7 @@ impl Backend {
                 .unwrap()
                 .into(),
             stores,
+            progress: None,
         };
         lifecycle_pipeline::run_job(spec, &opts).await
     }
@@ -242,6 +243,7 @@ async fn a_crash_between_two_tables_leaves_the_previous_run_and_the_date_recover
                     .unwrap()
                     .into(),
                 stores: hanging,
+                progress: None,
             };
             tokio::spawn(async move { lifecycle_pipeline::run_job(&spec, &opts).await })
         };

@@ -8,6 +8,7 @@
 
 mod args;
 mod commands;
+mod progress;
 mod stores;
 mod summary;
 
@@ -62,14 +63,19 @@ fn exit_code(e: &anyhow::Error) -> i32 {
     1
 }
 
+/// Logs go to stderr: JSON at `info` when it is piped (a CronJob's log collector), compact at
+/// `warn` on a terminal, where the progress display shows the steps. `LIFECYCLE_LOG` (e.g.
+/// `info`, `lifecycle_pipeline=debug`) overrides the level either way.
 fn init_logging() {
     use tracing_subscriber::EnvFilter;
+    let terminal = std::io::stderr().is_terminal();
+    let default = if terminal { "warn" } else { "info" };
     let filter =
-        EnvFilter::try_from_env("LIFECYCLE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+        EnvFilter::try_from_env("LIFECYCLE_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    if std::io::stderr().is_terminal() {
+    if terminal {
         builder.compact().with_target(false).init();
     } else {
         builder.json().init();

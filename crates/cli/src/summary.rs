@@ -30,8 +30,9 @@ pub(crate) fn print_summary(s: &RunSummary) {
     print_models(m);
     print_audiences(m);
     println!("outputs (stable copies for importers; the manifest lists the committed ones):");
+    let width = m.commit.outputs.keys().map(String::len).max().unwrap_or(0);
     for (name, t) in &m.commit.outputs {
-        println!("  {name:<18} {:>9} rows  {}", t.rows, t.published_url);
+        println!("  {name:<width$} {:>9} rows  {}", t.rows, t.published_url);
     }
     if let Some(n) = &s.notification {
         match n.delivered {
@@ -45,6 +46,9 @@ pub(crate) fn print_summary(s: &RunSummary) {
         }
     }
     println!("\nuser_segments (first rows):\n{}", s.preview);
+    if s.preview.contains("| - ") {
+        println!("(-: users without a purchase have no RFM scores or segment)");
+    }
 }
 
 fn print_models(m: &Manifest) {

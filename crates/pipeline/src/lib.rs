@@ -20,6 +20,7 @@ mod manifest;
 mod notify;
 mod output;
 mod previous;
+mod progress;
 mod query;
 mod recommend_tables;
 mod report;
@@ -35,6 +36,7 @@ pub use engine::ResourceUsage;
 pub use error::{ModelFailure, Result, RunError};
 pub use manifest::{MANIFEST_FORMAT, Manifest, RowCounts, StepTiming};
 pub use notify::Notification;
+pub use progress::Progress;
 pub use report::{REPORT_FILE, build_report};
 pub use reports::{
     AlgorithmEvaluation, AudienceCounts, AudienceReport, ChurnReport, ClusterSummary, ClvHoldout,

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Int64Type};
-use datafusion::arrow::util::pretty::pretty_format_batches;
+use datafusion::arrow::util::display::FormatOptions;
+use datafusion::arrow::util::pretty::pretty_format_batches_with_options;
 use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionContext};
 
 use crate::{Result, RunError};
@@ -85,9 +86,11 @@ impl<'a> Query<'a> {
     }
 
     /// The rows of `sql`, formatted for a terminal.
+    /// A null shows as `-`, never as a blank that reads like missing data.
     pub async fn pretty(&self, sql: &str) -> Result<String> {
         let batches = self.collect(sql).await?;
-        Ok(pretty_format_batches(&batches)
+        let options = FormatOptions::default().with_null("-");
+        Ok(pretty_format_batches_with_options(&batches, &options)
             .map(|t| t.to_string())
             .unwrap_or_default())
     }

@@ -26,6 +26,8 @@ pub struct RunOptions {
     pub run_time: DateTime<Utc>,
     /// The store factory (shared, so `memory://` outputs can be read back).
     pub stores: Stores,
+    /// Told of each step as it starts and ends (e.g. a terminal display); None: nobody.
+    pub progress: Option<std::sync::Arc<dyn crate::Progress>>,
 }
 
 impl Default for RunOptions {
@@ -34,6 +36,7 @@ impl Default for RunOptions {
             as_of: None,
             run_time: Utc::now(),
             stores: Stores::default(),
+            progress: None,
         }
     }
 }
@@ -185,14 +188,26 @@ async fn begin<'a>(
     Ok((run, session.engine))
 }
 
-/// Runs every enabled step in order, timing each and checking its gate.
-async fn run_steps(run: &mut Run<'_>) -> Result<Vec<StepTiming>> {
+/// Runs every enabled step in order, timing each and checking its gate; tells `progress` (whose
+/// total counts the report written after the steps).
+async fn run_steps(
+    run: &mut Run<'_>,
+    progress: Option<&dyn crate::Progress>,
+) -> Result<Vec<StepTiming>> {
     let mut timings = vec![];
-    for step in STEPS.into_iter().filter(|s| s.enabled(run.spec)) {
+    let enabled: Vec<Step> = STEPS.into_iter().filter(|s| s.enabled(run.spec)).collect();
+    let total = enabled.len() + 1;
+    for (i, step) in enabled.into_iter().enumerate() {
         let started = Instant::now();
         let info = step.info();
         tracing::debug!(step = info.name, reads = ?info.reads, writes = ?info.writes, "step starting");
+        if let Some(p) = progress {
+            p.started(info.name, i + 1, total);
+        }
         let rows = step.run(run).await?;
+        if let Some(p) = progress {
+            p.finished(info.name, rows, started.elapsed().as_secs_f64());
+        }
         if run.out.publishes() {
             let (name, seconds) = (step.info().name, started.elapsed().as_secs_f64());
             tracing::info!(
@@ -293,7 +308,8 @@ async fn run_and_summarise(
     let (mut run, engine) = begin(spec, opts, stores, out).await?;
     register_store(&run.ctx, publisher.output());
     run.previous = crate::previous::previous_run(publisher.output(), run.run_date).await?;
-    let steps = run_steps(&mut run).await?;
+    let progress = opts.progress.as_deref();
+    let steps = run_steps(&mut run, progress).await?;
     let q = Query::new(&run.ctx, "count stages");
     let stages = q
         .counts_by(&lifecycle_features::segments::stage_counts_sql())
@@ -304,7 +320,14 @@ async fn run_and_summarise(
         .await?;
     let ctx = run.ctx.clone();
     let mut manifest = manifest(run, publisher, engine, stages.clone(), steps);
+    if let Some(p) = progress {
+        let total = manifest.steps.len() + 1;
+        p.started("report", total, total);
+    }
     write_report(&ctx, &mut manifest, publisher).await?;
+    if let (Some(p), Some(t)) = (progress, manifest.steps.last()) {
+        p.finished("report", None, t.seconds);
+    }
     Ok(RunSummary {
         manifest,
         stages,
@@ -385,7 +408,7 @@ pub async fn validate_job(spec: &ValidJobSpec, opts: &RunOptions) -> Result<Vec<
     let stores = stores_for(spec, &opts.stores)?;
     crate::session::open_setting(&stores, &spec.output, "job.output")?;
     let (mut run, _) = begin(spec, opts, stores, Output::Plan).await?;
-    run_steps(&mut run).await?;
+    run_steps(&mut run, None).await?;
     Ok(run.inputs)
 }
 

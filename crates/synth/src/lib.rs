@@ -407,6 +407,16 @@ fn batch(schema: SchemaRef, cols: Vec<ArrayRef>) -> RecordBatch {
 
 /// Generates a data set into `out` (created if missing). See the crate doc for the model.
 pub fn generate(p: &GeneratorParams, out: &Path) -> Result<GenerateSummary> {
+    generate_with(p, out, &|_| {})
+}
+
+/// [`generate`], calling `users_done` with the users written so far after each chunk (for a
+/// progress display).
+pub fn generate_with(
+    p: &GeneratorParams,
+    out: &Path,
+    users_done: &dyn Fn(u64),
+) -> Result<GenerateSummary> {
     if p.users == 0 || p.items == 0 || p.days == 0 || p.chunk_users == 0 {
         return Err(SynthError::Param {
             param: "users/items/days/chunk_users",
@@ -510,6 +520,7 @@ pub fn generate(p: &GeneratorParams, out: &Path) -> Result<GenerateSummary> {
         }
         chunk_start = chunk_end;
         chunk_no += 1;
+        users_done(chunk_end);
     }
 
     let end_us = start_us + p.days as i64 * DAY_US;

@@ -7,7 +7,9 @@ use lifecycle_synth::GeneratorParams;
 /// Generates `params` into `out` and says what it wrote.
 pub(crate) fn generate(params: &GeneratorParams, out: &Path) -> anyhow::Result<()> {
     let t = std::time::Instant::now();
-    let s = lifecycle_synth::generate(params, out)?;
+    let bar = crate::progress::users_bar(params.users);
+    let s = lifecycle_synth::generate_with(params, out, &|done| bar.set_position(done))?;
+    bar.finish_and_clear();
     println!(
         "generated {} users, {} items, {} events ({} purchases, {} users churned) in {} files under {} ({:.1} s)",
         s.users,

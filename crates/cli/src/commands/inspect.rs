@@ -79,13 +79,13 @@ async fn head(out: &Location, table: &str, date: NaiveDate, n: usize) -> anyhow:
         .await?
         .limit(0, Some(n))?;
     let batches = df.collect().await?;
+    // The stable copy, as the run's summary names it (the committed copy is in the manifest).
     println!(
         "{table} of the run of {date} ({} rows in all; {}):",
-        t.rows, t.url
+        t.rows, t.published_url
     );
-    println!(
-        "{}",
-        datafusion::arrow::util::pretty::pretty_format_batches(&batches)?
-    );
+    let options = datafusion::arrow::util::display::FormatOptions::default().with_null("-");
+    let pretty = datafusion::arrow::util::pretty::pretty_format_batches_with_options;
+    println!("{}", pretty(&batches, &options)?);
     Ok(())
 }

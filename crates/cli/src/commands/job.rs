@@ -26,6 +26,7 @@ pub(crate) fn run_options(a: &JobArgs) -> RunOptions {
     RunOptions {
         as_of: a.as_of,
         stores: env_stores(),
+        progress: crate::progress::StepLine::for_run(),
         ..RunOptions::default()
     }
 }
@@ -33,7 +34,11 @@ pub(crate) fn run_options(a: &JobArgs) -> RunOptions {
 /// Checks the spec and every input without running.
 pub(crate) async fn validate(a: &JobArgs) -> anyhow::Result<()> {
     let spec = load_spec(a)?;
-    let inputs = lifecycle_pipeline::validate_job(&spec, &run_options(a)).await?;
+    let opts = RunOptions {
+        progress: None,
+        ..run_options(a)
+    };
+    let inputs = lifecycle_pipeline::validate_job(&spec, &opts).await?;
     println!("spec {} is valid", a.spec.display());
     for i in inputs {
         println!("  {}: {} file(s) at {}", i.table, i.files.len(), i.location);
