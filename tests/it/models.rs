@@ -262,16 +262,18 @@ fn clusters(out: &Path, run_date: &str) -> std::collections::HashMap<String, i32
 async fn cluster_numbers_stay_stable_across_runs() {
     // A week later, with another K-means seed: the fit finds nearly the same clusters but
     // numbers them differently (`relabelled` is not the identity); matching them to last week's
-    // centroids gives most users their old number back.
+    // centroids gives most users their old number back. k = 3 is what the silhouette picks on
+    // this log (0.416 against 0.376 for 4, whose fourth cluster splits users differently from
+    // seed to seed, so no numbering could keep them).
     let dir = tempfile::tempdir().unwrap();
     generate(dir.path());
-    let spec = write_spec(dir.path(), &MODEL_SPEC.replace("k_range = [3, 5]", "k = 4"));
+    let spec = write_spec(dir.path(), &MODEL_SPEC.replace("k_range = [3, 5]", "k = 3"));
     run(&spec, "2024-06-01", "2024-07-01T00:00:00Z")
         .await
         .unwrap();
     let spec = write_spec(
         dir.path(),
-        &MODEL_SPEC.replace("k_range = [3, 5]", "k = 4\nseed = 7"),
+        &MODEL_SPEC.replace("k_range = [3, 5]", "k = 3\nseed = 7"),
     );
     let s = run(&spec, "2024-06-08", "2024-07-01T00:00:00Z")
         .await
@@ -284,7 +286,7 @@ async fn cluster_numbers_stay_stable_across_runs() {
     );
     assert_ne!(
         matching["relabelled"],
-        serde_json::json!([0, 1, 2, 3]),
+        serde_json::json!([0, 1, 2]),
         "{matching}"
     );
     let out = dir.path().join("out");

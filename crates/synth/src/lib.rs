@@ -10,13 +10,16 @@
 //! - each user churns after an exponential lifetime whose mean depends on the segment; after
 //!   churn the user sends nothing more (the ground truth records the churn time);
 //! - engagement is a mix of view, like, comment, share and follow on items whose popularity is
-//!   Zipf-distributed; a purchase buys an item at its category's price, one or more units.
+//!   Zipf-distributed; a purchase buys an item at its category's price, one or more units;
+//! - users have tastes: most of their items come from two favourite categories, drawn with
+//!   their segment's preferences ([`tastes`]).
 //!
 //! Output under the target folder: `users.parquet`, `items.parquet`, `ground_truth.parquet`,
 //! `events/dt=YYYY-MM-DD/part-NNNNN.parquet` (one file per day per chunk of users), and the
 //! marketing side (`consent.parquet`, `contacts.parquet`; see [`outreach`]).
 
 mod outreach;
+mod tastes;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -254,11 +257,13 @@ fn pick_segment(rng: &mut ChaCha8Rng) -> usize {
 fn simulate_user(
     p: &GeneratorParams,
     cat: &Catalog,
+    by_category: &tastes::CategoryIndex,
     user: u64,
     start_us: i64,
 ) -> (UserTruth, Vec<Event>) {
     let mut rng = rng_for(p.seed, user);
     let seg_idx = pick_segment(&mut rng);
+    let mut taste = tastes::Taste::draw(p, user, seg_idx);
     let seg = SEGMENTS[seg_idx];
     let period_us = p.days as i64 * DAY_US;
     // More signups later in the period: a growing app.
@@ -305,7 +310,7 @@ fn simulate_user(
             if t_us < signup_us || t_us >= end_us {
                 continue;
             }
-            let item = pick_item(cat, &mut rng);
+            let item = taste.pick(by_category, pick_item(cat, &mut rng));
             if i < n_eng {
                 let x: f64 = rng.r#gen();
                 let mut acc = 0.0;
@@ -424,6 +429,7 @@ pub fn generate_with(
         });
     }
     let cat = catalog(p);
+    let by_category = tastes::CategoryIndex::of(&cat);
     let start_us = p
         .start
         .and_hms_opt(0, 0, 0)
@@ -463,7 +469,7 @@ pub fn generate_with(
         let chunk_end = (chunk_start + p.chunk_users).min(p.users);
         let simulated: Vec<(UserTruth, Vec<Event>)> = (chunk_start..chunk_end)
             .into_par_iter()
-            .map(|u| simulate_user(p, &cat, u, start_us))
+            .map(|u| simulate_user(p, &cat, &by_category, u, start_us))
             .collect();
         let mut by_day: Vec<Vec<Event>> = (0..p.days).map(|_| Vec::new()).collect();
         for (u, (truth, events)) in (chunk_start..chunk_end).zip(simulated) {
@@ -667,7 +673,7 @@ mod tests {
         let cat = catalog(&p);
         let mut per_seg = [(0u64, 0u64); 4];
         for u in 0..p.users {
-            let (t, _) = simulate_user(&p, &cat, u, 0);
+            let (t, _) = simulate_user(&p, &cat, &tastes::CategoryIndex::of(&cat), u, 0);
             per_seg[t.segment].0 += 1;
             per_seg[t.segment].1 += (t.churn_us - t.signup_us) as u64 / DAY_US as u64;
         }
