@@ -1,8 +1,9 @@
 //! The plots, drawn by `plotters` into SVG strings: bars, heatmaps and lines.
 
 use plotters::coord::Shift;
+use plotters::coord::cartesian::Cartesian2d;
 use plotters::coord::ranged1d::SegmentedCoord;
-use plotters::coord::types::RangedCoordusize;
+use plotters::coord::types::{RangedCoordf64, RangedCoordusize};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
@@ -157,16 +158,18 @@ pub(crate) fn bars(c: &BarChart) -> Result<String, ReportError> {
     })
 }
 
-/// A heatmap: one cell per row and column, darker for larger values.
+/// The grid a heatmap draws on: column segments left to right, row segments bottom to top.
+type Grid<'a, 'b> = ChartContext<
+    'a,
+    SVGBackend<'b>,
+    Cartesian2d<SegmentedCoord<RangedCoordusize>, SegmentedCoord<RangedCoordusize>>,
+>;
+
+/// A heatmap: one cell per row and column, darker for larger values, values written in when
+/// they fit.
 pub(crate) fn heatmap(h: &Heatmap) -> Result<String, ReportError> {
     svg(&h.title, |root| {
         let (cols, rows) = (h.columns.len().max(1), h.rows.len().max(1));
-        let max = h
-            .values
-            .iter()
-            .flatten()
-            .flatten()
-            .fold(0.0f64, |m, v| m.max(*v));
         let mut chart = ChartBuilder::on(root)
             .caption(&h.title, (FONT, TITLE))
             .margin(12)
@@ -174,70 +177,92 @@ pub(crate) fn heatmap(h: &Heatmap) -> Result<String, ReportError> {
             .y_label_area_size(110)
             .build_cartesian_2d(segments(cols), segments(rows))
             .map_err(|e| e.to_string())?;
-        let col_label = |v: &SegmentValue<usize>| match v {
-            SegmentValue::CenterOf(i) => h.columns.get(*i).cloned().unwrap_or_default(),
-            _ => String::new(),
-        };
-        // Row 0 is drawn at the top.
-        let row_label = |v: &SegmentValue<usize>| match v {
-            SegmentValue::CenterOf(i) => (rows.checked_sub(1 + *i))
-                .and_then(|k| h.rows.get(k))
-                .cloned()
-                .unwrap_or_default(),
-            _ => String::new(),
-        };
-        chart
-            .configure_mesh()
-            .disable_mesh()
-            .label_style((FONT, LABEL))
-            .axis_desc_style((FONT, LABEL))
-            .x_labels(cols)
-            .y_labels(rows)
-            .x_label_formatter(&col_label)
-            .y_label_formatter(&row_label)
-            .x_desc(&h.x_label)
-            .y_desc(&h.y_label)
-            .draw()
-            .map_err(|e| e.to_string())?;
-        let cells = h.values.iter().enumerate().flat_map(|(r, row)| {
-            row.iter()
-                .enumerate()
-                .filter_map(move |(c, v)| v.map(|v| (r, c, v)))
+        heatmap_mesh(&mut chart, h, cols, rows)?;
+        // (row from the bottom, column, value) of each cell with a value.
+        let cells: Vec<(usize, usize, f64)> = (h.values.iter().enumerate())
+            .flat_map(|(r, row)| {
+                let y = rows.checked_sub(1 + r);
+                row.iter()
+                    .enumerate()
+                    .filter_map(move |(c, v)| Some((y?, c, (*v)?)))
+            })
+            .collect();
+        let max = cells.iter().fold(0.0f64, |m, c| m.max(c.2));
+        let squares = cells.iter().map(|(y, c, v)| {
+            let corners = [
+                (SegmentValue::Exact(*c), SegmentValue::Exact(*y)),
+                (SegmentValue::Exact(c + 1), SegmentValue::Exact(y + 1)),
+            ];
+            Rectangle::new(corners, shade(*v, max).filled())
         });
-        let cells: Vec<(usize, usize, f64)> = cells.collect();
-        let y = |r: usize| rows - 1 - r;
-        chart
-            .draw_series(cells.iter().map(|(r, c, v)| {
-                let corners = [
-                    (SegmentValue::Exact(*c), SegmentValue::Exact(y(*r))),
-                    (SegmentValue::Exact(c + 1), SegmentValue::Exact(y(*r) + 1)),
-                ];
-                Rectangle::new(corners, shade(*v, max).filled())
-            }))
-            .map_err(|e| e.to_string())?;
-        // Values in the cells when they fit.
+        chart.draw_series(squares).map_err(|e| e.to_string())?;
         if cols <= 16 && rows <= 16 {
-            let centred = Pos::new(HPos::Center, VPos::Center);
-            let style = TextStyle::from((FONT, LABEL).into_font()).pos(centred);
-            chart
-                .draw_series(cells.iter().map(|(r, c, v)| {
-                    let text = if h.percent {
-                        format!("{:.0}%", v * 100.0)
-                    } else {
-                        short(*v)
-                    };
-                    let colour: &RGBColor = if max > 0.0 && v / max > 0.6 {
-                        &WHITE
-                    } else {
-                        &BLACK
-                    };
-                    let at = (SegmentValue::CenterOf(*c), SegmentValue::CenterOf(y(*r)));
-                    Text::new(text, at, style.clone().color(colour))
-                }))
-                .map_err(|e| e.to_string())?;
+            cell_values(&mut chart, &cells, max, h.percent)?;
         }
         Ok(())
     })
+}
+
+/// The heatmap's axes: a label per column and row (row 0 at the top), no grid lines.
+fn heatmap_mesh<'a, 'b: 'a>(
+    chart: &mut Grid<'a, 'b>,
+    h: &Heatmap,
+    cols: usize,
+    rows: usize,
+) -> Result<(), String> {
+    let col_label = |v: &SegmentValue<usize>| match v {
+        SegmentValue::CenterOf(i) => h.columns.get(*i).cloned().unwrap_or_default(),
+        _ => String::new(),
+    };
+    let row_label = |v: &SegmentValue<usize>| match v {
+        SegmentValue::CenterOf(i) => (rows.checked_sub(1 + *i))
+            .and_then(|k| h.rows.get(k))
+            .cloned()
+            .unwrap_or_default(),
+        _ => String::new(),
+    };
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .label_style((FONT, LABEL))
+        .axis_desc_style((FONT, LABEL))
+        .x_labels(cols)
+        .y_labels(rows)
+        .x_label_formatter(&col_label)
+        .y_label_formatter(&row_label)
+        .x_desc(&h.x_label)
+        .y_desc(&h.y_label)
+        .draw()
+        .map_err(|e| e.to_string())
+}
+
+/// Each cell's value in its centre (white on the dark cells).
+fn cell_values<'a, 'b: 'a>(
+    chart: &mut Grid<'a, 'b>,
+    cells: &[(usize, usize, f64)],
+    max: f64,
+    percent: bool,
+) -> Result<(), String> {
+    let centred = Pos::new(HPos::Center, VPos::Center);
+    let style = TextStyle::from((FONT, LABEL).into_font()).pos(centred);
+    let texts = cells.iter().map(|(y, c, v)| {
+        let text = if percent {
+            format!("{:.0}%", v * 100.0)
+        } else {
+            short(*v)
+        };
+        let colour: &RGBColor = if max > 0.0 && v / max > 0.6 {
+            &WHITE
+        } else {
+            &BLACK
+        };
+        let at = (SegmentValue::CenterOf(*c), SegmentValue::CenterOf(*y));
+        Text::new(text, at, style.clone().color(colour))
+    });
+    chart
+        .draw_series(texts)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 /// White to the bar blue as `v` goes from 0 to `max`.
@@ -304,28 +329,37 @@ pub(crate) fn lines(l: &LineChart) -> Result<String, ReportError> {
                 )))
                 .map_err(|e| e.to_string())?;
         }
-        for (s, colour) in l.series.iter().zip(PALETTE.iter().cycle()) {
-            let style = colour.stroke_width(2);
-            chart
-                .draw_series(LineSeries::new(s.points.iter().copied(), style))
-                .map_err(|e| e.to_string())?
-                .label(&s.name)
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], style));
-            chart
-                .draw_series(s.points.iter().map(|p| Circle::new(*p, 3, colour.filled())))
-                .map_err(|e| e.to_string())?;
-        }
-        if l.series.len() > 1 {
-            chart
-                .configure_series_labels()
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .position(SeriesLabelPosition::LowerRight)
-                .draw()
-                .map_err(|e| e.to_string())?;
-        }
+        draw_series(&mut chart, l)?;
         Ok(())
     })
+}
+
+/// The plane a line chart draws on.
+type Plane<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// Each series as a line with its points marked, and a legend when there are several.
+fn draw_series<'a, 'b: 'a>(chart: &mut Plane<'a, 'b>, l: &LineChart) -> Result<(), String> {
+    for (s, colour) in l.series.iter().zip(PALETTE.iter().cycle()) {
+        let style = colour.stroke_width(2);
+        chart
+            .draw_series(LineSeries::new(s.points.iter().copied(), style))
+            .map_err(|e| e.to_string())?
+            .label(&s.name)
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], style));
+        chart
+            .draw_series(s.points.iter().map(|p| Circle::new(*p, 3, colour.filled())))
+            .map_err(|e| e.to_string())?;
+    }
+    if l.series.len() > 1 {
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::LowerRight)
+            .draw()
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 /// The range of `values`, widened when empty or a single point.

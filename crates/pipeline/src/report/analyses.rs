@@ -124,23 +124,28 @@ pub(super) async fn monitoring(t: &ReportTables<'_>, m: &Manifest) -> Result<Opt
         }));
     }
     if !flags.is_empty() {
-        let rows = flags.iter().map(|f| {
-            vec![
-                format!("{}.{}", f.table, f.column),
-                f.metric.name().to_string(),
-                format!("{:.3}", f.value),
-                format!("{:.3}", f.limit),
-            ]
-        });
-        section = section.with(Block::Table(TableBlock {
-            title: "Flagged".into(),
-            header: ["column", "metric", "value", "limit"]
-                .map(String::from)
-                .to_vec(),
-            rows: rows.collect(),
-        }));
+        section = section.with(flags_table(&flags));
     }
     Ok(Some(section))
+}
+
+/// The manifest's flags as a table.
+fn flags_table(flags: &[crate::reports::DriftFlag]) -> Block {
+    let rows = flags.iter().map(|f| {
+        vec![
+            format!("{}.{}", f.table, f.column),
+            f.metric.name().to_string(),
+            format!("{:.3}", f.value),
+            format!("{:.3}", f.limit),
+        ]
+    });
+    Block::Table(TableBlock {
+        title: "Flagged".into(),
+        header: ["column", "metric", "value", "limit"]
+            .map(String::from)
+            .to_vec(),
+        rows: rows.collect(),
+    })
 }
 
 /// Audience sizes and who was kept out, and why.

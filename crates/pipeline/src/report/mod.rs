@@ -3,6 +3,7 @@
 //! commit; `lifecycle report` rebuilds it from any committed run.
 
 mod analyses;
+mod churn;
 mod models;
 mod overview;
 mod tables;
@@ -38,7 +39,7 @@ pub async fn build_report(ctx: &SessionContext, manifest: &Manifest) -> Result<S
         Some(overview::stages(&t, manifest).await?),
         overview::rfm(&t).await?,
         models::clusters(&t).await?,
-        models::churn(&t, manifest).await?,
+        churn::churn(&t, manifest).await?,
         models::clv(&t, manifest).await?,
         models::recommendations(&t).await?,
         analyses::cohorts(&t).await?,

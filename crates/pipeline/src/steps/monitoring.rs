@@ -80,7 +80,34 @@ pub(crate) fn gate(run: &Run<'_>) -> Result<()> {
 
 /// Every row of the table: row counts, numeric columns, category shares.
 async fn drift_rows(run: &Run<'_>) -> Result<Vec<DriftRow>> {
-    let limits = &run.spec.monitoring;
+    let mut rows = row_counts(run).await?;
+    let q = Query::new(&run.ctx, STEP.name);
+    let features = crate::frame::numeric_columns(&q.schema(views::USER_FEATURES).await?);
+    let features: Vec<&str> = features.iter().map(String::as_str).collect();
+    let numeric = std::iter::once((Table::UserFeatures, &features[..])).chain(SCORES);
+    for (table, columns) in numeric {
+        rows.extend(numeric_drift(run, table, columns).await?);
+    }
+    for (table, column) in CATEGORIES {
+        let Some(now) = shares(run, table, Side::Current, column).await? else {
+            continue;
+        };
+        let before = shares(run, table, Side::Previous, column).await?;
+        let max_psi = run.spec.monitoring.max_psi;
+        rows.extend(DriftRow::categorical(
+            table.name(),
+            column,
+            before.as_ref(),
+            &now,
+            max_psi,
+        ));
+    }
+    Ok(rows)
+}
+
+/// Events read and users, against the previous run's manifest.
+async fn row_counts(run: &Run<'_>) -> Result<Vec<DriftRow>> {
+    let max_change = run.spec.monitoring.max_row_change;
     let previous = run.previous.as_ref();
     let users_before = previous
         .and_then(|p| p.commit.outputs.get(Table::UserFeatures.name()))
@@ -89,57 +116,39 @@ async fn drift_rows(run: &Run<'_>) -> Result<Vec<DriftRow>> {
     let users = q
         .count(&format!("SELECT count(*) FROM {}", views::USER_FEATURES))
         .await?;
-    let mut rows = vec![
+    let read_before = previous.map(|p| p.rows.read);
+    Ok(vec![
         DriftRow::row_count(
             "events",
             "rows_read",
-            previous.map(|p| p.rows.read),
+            read_before,
             run.rows.read,
-            limits.max_row_change,
+            max_change,
         ),
         DriftRow::row_count(
             Table::UserFeatures.name(),
             "users",
             users_before,
             users,
-            limits.max_row_change,
+            max_change,
         ),
-    ];
-    let features = crate::frame::numeric_columns(&q.schema(views::USER_FEATURES).await?);
-    let features: Vec<&str> = features.iter().map(String::as_str).collect();
-    let numeric = std::iter::once((Table::UserFeatures, &features[..])).chain(SCORES);
-    for (table, columns) in numeric {
-        let Some(now) = values(run, table, Side::Current, columns).await? else {
-            continue;
-        };
-        let before = values(run, table, Side::Previous, columns)
-            .await?
-            .unwrap_or_default();
-        for (column, current) in &now {
-            let previous = before.get(column).map(Vec::as_slice);
-            rows.extend(DriftRow::numeric(
-                table.name(),
-                column,
-                previous,
-                current,
-                limits.max_psi,
-            ));
-        }
-    }
-    for (table, column) in CATEGORIES {
-        let Some(now) = shares(run, table, Side::Current, column).await? else {
-            continue;
-        };
-        let before = shares(run, table, Side::Previous, column).await?;
-        rows.extend(DriftRow::categorical(
-            table.name(),
-            column,
-            before.as_ref(),
-            &now,
-            limits.max_psi,
-        ));
-    }
-    Ok(rows)
+    ])
+}
+
+/// Mean, nulls and PSI of those `columns` this run's `table` has.
+async fn numeric_drift(run: &Run<'_>, table: Table, columns: &[&str]) -> Result<Vec<DriftRow>> {
+    let Some(now) = values(run, table, Side::Current, columns).await? else {
+        return Ok(vec![]);
+    };
+    let before = values(run, table, Side::Previous, columns)
+        .await?
+        .unwrap_or_default();
+    let max_psi = run.spec.monitoring.max_psi;
+    let rows = now.iter().flat_map(|(column, current)| {
+        let previous = before.get(column).map(Vec::as_slice);
+        DriftRow::numeric(table.name(), column, previous, current, max_psi)
+    });
+    Ok(rows.collect())
 }
 
 /// Registers `table` of one side as a view; its name, or None when that run has no such table.
