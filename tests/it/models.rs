@@ -198,6 +198,15 @@ fn generate(dir: &Path) {
     lifecycle_synth::generate(&params, dir).unwrap();
 }
 
+/// The model job on generated data, as of 2024-06-01.
+async fn trained(dir: &Path) -> lifecycle_pipeline::RunSummary {
+    generate(dir);
+    let spec = write_spec(dir, MODEL_SPEC);
+    run(&spec, "2024-06-01", "2024-07-01T00:00:00Z")
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn models_ignore_events_after_the_cutoff() {
     // The full log (six more weeks after the cutoff, read in full: no partition pruning) and
@@ -327,11 +336,7 @@ async fn the_quality_gate_publishes_no_scores_and_says_why() {
 #[tokio::test]
 async fn score_reproduces_the_runs_scores_from_the_saved_model() {
     let dir = tempfile::tempdir().unwrap();
-    generate(dir.path());
-    let spec = write_spec(dir.path(), MODEL_SPEC);
-    let s = run(&spec, "2024-06-01", "2024-07-01T00:00:00Z")
-        .await
-        .unwrap();
+    let s = trained(dir.path()).await;
     let out = dir.path().join("out");
     let features = out.join("user_features/run_date=2024-06-01/part-0.parquet");
     let rescored = dir.path().join("rescored.parquet");
@@ -417,11 +422,7 @@ async fn a_feature_that_does_not_exist_is_a_spec_error() {
 #[tokio::test]
 async fn churn_curves_agree_with_the_reported_test_metrics() {
     let dir = tempfile::tempdir().unwrap();
-    generate(dir.path());
-    let spec = write_spec(dir.path(), MODEL_SPEC);
-    let s = run(&spec, "2024-06-01", "2024-07-01T00:00:00Z")
-        .await
-        .unwrap();
+    let s = trained(dir.path()).await;
     let churn = s.manifest.models.churn.as_ref().unwrap();
     let test = churn
         .evaluations

@@ -60,6 +60,24 @@ fn values(out: &std::path::Path, table: &str, date: &str, column: &str) -> Vec<f
         .collect()
 }
 
+/// `current` of the `monitoring` row of `table.column`'s `metric` on `date`.
+fn monitored(out: &std::path::Path, date: &str, table: &str, column: &str, metric: &str) -> f64 {
+    let m = Table::read(out, "monitoring", date);
+    let (tables, columns, metrics) = (m.strings("table"), m.strings("column"), m.strings("metric"));
+    let row = (0..m.len())
+        .find(|&i| {
+            tables[i].as_deref() == Some(table)
+                && columns[i].as_deref() == Some(column)
+                && metrics[i].as_deref() == Some(metric)
+        })
+        .unwrap_or_else(|| panic!("a {metric} row for {table}.{column}"));
+    let current = m.batch.column_by_name("current").unwrap();
+    let current = current
+        .as_any()
+        .downcast_ref::<arrow::array::Float64Array>();
+    current.unwrap().value(row)
+}
+
 #[tokio::test]
 async fn drift_fails_the_run_naming_the_column_or_is_flagged_with_warn() {
     let dir = tempfile::tempdir().unwrap();
@@ -133,21 +151,7 @@ async fn drift_fails_the_run_naming_the_column_or_is_flagged_with_warn() {
     let want = lifecycle_models::drift::Baseline::of(&previous)
         .psi(&current)
         .unwrap();
-    let m = Table::read(&out, "monitoring", "2024-03-08");
-    let (tables, columns, metrics) = (m.strings("table"), m.strings("column"), m.strings("metric"));
-    let row = (0..m.len())
-        .find(|&i| {
-            tables[i].as_deref() == Some("user_features")
-                && columns[i].as_deref() == Some("events_30d")
-                && metrics[i].as_deref() == Some("psi")
-        })
-        .expect("a psi row for events_30d");
-    let psi = m.batch.column_by_name("current").unwrap();
-    let psi = psi
-        .as_any()
-        .downcast_ref::<arrow::array::Float64Array>()
-        .unwrap()
-        .value(row);
+    let psi = monitored(&out, "2024-03-08", "user_features", "events_30d", "psi");
     assert!((psi - want).abs() < 1e-12 && psi > 0.25, "{psi} vs {want}");
 }
 

@@ -1,4 +1,4 @@
-//! The `lifecycle` command line: `generate`, `validate`, `run`, `inspect`, `gc`, `score`,
+//! The `lifecycle` command line: `generate`, `validate`, `run`, `inspect`, `report`, `gc`, `score`,
 //! `demo`, `scheduler` and `executor`.
 //!
 //! The binary's `main.rs` only calls [`main`]. `args` defines the arguments, `commands` has a

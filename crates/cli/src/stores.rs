@@ -56,3 +56,10 @@ pub(crate) fn credential_env() -> Vec<(String, String)> {
     }
     env
 }
+
+/// A DataFusion session that reads the committed tables under `out` (its store registered).
+pub(crate) fn session_on(out: &Location) -> datafusion::prelude::SessionContext {
+    let ctx = lifecycle_features::new_session();
+    ctx.register_object_store(&out.store_url(), out.store().clone());
+    ctx
+}

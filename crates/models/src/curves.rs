@@ -8,7 +8,7 @@
 //! ranked in `[ceil((k−1)·n/10), ceil(k·n/10))`, tied scores across an edge counted in
 //! proportion, so decile 1's lift is [`crate::metrics::Evaluation`]'s top-decile lift.
 
-use crate::metrics::tie_groups;
+use crate::metrics::{positives_in_top, tie_groups};
 
 /// One point of a curve.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -102,21 +102,6 @@ pub fn lift_by_decile(y: &[bool], score: &[f64]) -> Option<Vec<CurvePoint>> {
         })
         .collect();
     Some(points)
-}
-
-/// Positives among the `top` highest scores, a tied group at the edge in proportion.
-fn positives_in_top(groups: &[(usize, usize)], top: usize) -> f64 {
-    let (mut taken, mut positives) = (0usize, 0.0);
-    for (p, size) in groups {
-        let room = top - taken;
-        if room == 0 {
-            break;
-        }
-        let take = (*size).min(room);
-        positives += *p as f64 * take as f64 / *size as f64;
-        taken += take;
-    }
-    positives
 }
 
 #[cfg(test)]

@@ -96,15 +96,16 @@ pub fn category_psi(
     current: &BTreeMap<String, u64>,
 ) -> Option<f64> {
     let keys: std::collections::BTreeSet<&String> = previous.keys().chain(current.keys()).collect();
-    let shares = |counts: &BTreeMap<String, u64>| -> Option<Vec<f64>> {
-        let total: u64 = counts.values().sum();
-        (total > 0).then(|| {
-            keys.iter()
-                .map(|k| counts.get(*k).copied().unwrap_or(0) as f64 / total as f64)
-                .collect()
-        })
+    let over_keys = |counts: &BTreeMap<String, u64>| -> Option<Vec<f64>> {
+        keys.iter().map(|k| share(counts, k)).collect()
     };
-    Some(psi_of_shares(&shares(previous)?, &shares(current)?))
+    Some(psi_of_shares(&over_keys(previous)?, &over_keys(current)?))
+}
+
+/// The share of the rows in category `key` (0 when absent); `None` when there are no rows.
+pub fn share(counts: &BTreeMap<String, u64>, key: &str) -> Option<f64> {
+    let total: u64 = counts.values().sum();
+    (total > 0).then(|| counts.get(key).copied().unwrap_or(0) as f64 / total as f64)
 }
 
 /// `sum((a - e) * ln(a / e))` over bins, each share floored at [`SHARE_FLOOR`]; a bin empty on

@@ -100,21 +100,23 @@ pub fn top_decile_precision(y: &[bool], score: &[f64]) -> Option<f64> {
         return None;
     }
     let top = y.len().div_ceil(10);
+    Some(positives_in_top(&tie_groups(y, score), top) / top as f64)
+}
+
+/// Positives among the `top` highest scores of `groups` ([`tie_groups`]), a tied group at the
+/// edge counted in proportion (the expected count under a random order of ties).
+pub(crate) fn positives_in_top(groups: &[(usize, usize)], top: usize) -> f64 {
     let (mut taken, mut positives) = (0usize, 0.0);
-    for (p, size) in tie_groups(y, score) {
+    for (p, size) in groups {
         let room = top - taken;
-        if size <= room {
-            positives += p as f64;
-            taken += size;
-        } else {
-            positives += p as f64 * room as f64 / size as f64;
-            taken = top;
-        }
-        if taken == top {
+        if room == 0 {
             break;
         }
+        let take = (*size).min(room);
+        positives += *p as f64 * take as f64 / *size as f64;
+        taken += take;
     }
-    Some(positives / top as f64)
+    positives
 }
 
 /// Every metric of one evaluation.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, BooleanArray, Float64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use lifecycle_models::drift::{Baseline, Summary, category_psi};
+use lifecycle_models::drift::{Baseline, Summary, category_psi, share};
 
 use crate::reports::{DriftFlag, DriftMetric};
 
@@ -75,10 +75,6 @@ impl DriftRow {
         current: &BTreeMap<String, u64>,
         max_psi: f64,
     ) -> Vec<DriftRow> {
-        let share = |counts: &BTreeMap<String, u64>, k: &String| {
-            let total: u64 = counts.values().sum();
-            (total > 0).then(|| counts.get(k).copied().unwrap_or(0) as f64 / total as f64)
-        };
         let keys: std::collections::BTreeSet<&String> = current
             .keys()
             .chain(previous.into_iter().flat_map(|p| p.keys()))

@@ -1,10 +1,8 @@
 //! Per-user tables gathered from DataFusion into the dense matrix the models train on.
 
-use std::sync::Arc;
-
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Float64Type, Schema};
+use datafusion::arrow::datatypes::{DataType, Schema};
 use lifecycle_models::Matrix;
 use lifecycle_spec::SpecError;
 
@@ -87,10 +85,7 @@ pub(crate) fn from_batches(
                 .map(|v| v.unwrap_or_default().to_string()),
         );
         for (col, name) in columns.iter_mut().zip(features) {
-            let a: Arc<dyn Array> =
-                cast(b.column(index(name)?), &DataType::Float64).map_err(engine)?;
-            let a = a.as_primitive::<Float64Type>();
-            col.extend((0..a.len()).map(|i| if a.is_valid(i) { a.value(i) } else { f64::NAN }));
+            col.extend(crate::query::column_f64(b, index(name)?).map_err(engine)?);
         }
         if let (Some(name), Some(out)) = (label, labels.as_mut()) {
             let a = b.column(index(name)?).as_boolean();

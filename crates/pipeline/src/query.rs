@@ -1,11 +1,12 @@
 //! The one way the pipeline asks DataFusion for something: run SQL, collect or stream the
-//! result, read a count or a text column, register a view. Errors name the step.
+//! result, read a count or a column as numbers or text, register a view. Errors name the step.
 
 use std::collections::BTreeMap;
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Int64Type};
+use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type};
+use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::util::display::FormatOptions;
 use datafusion::arrow::util::pretty::pretty_format_batches_with_options;
 use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionContext};
@@ -67,22 +68,17 @@ impl<'a> Query<'a> {
 
     /// Column `i` of `batch` as integers (any type that casts to Int64; null as 0).
     pub fn integers(&self, batch: &RecordBatch, i: usize) -> Result<Vec<i64>> {
-        let a = cast(batch.column(i), &DataType::Int64)
-            .map_err(|e| RunError::engine(self.step)(e.into()))?;
-        let a = a.as_primitive::<Int64Type>();
-        Ok((0..a.len())
-            .map(|k| if a.is_valid(k) { a.value(k) } else { 0 })
-            .collect())
+        column_i64(batch, i).map_err(|e| RunError::engine(self.step)(e.into()))
+    }
+
+    /// Column `i` of `batch` as numbers (any type that casts to Float64; null as `NaN`).
+    pub fn numbers(&self, batch: &RecordBatch, i: usize) -> Result<Vec<f64>> {
+        column_f64(batch, i).map_err(|e| RunError::engine(self.step)(e.into()))
     }
 
     /// Column `i` of `batch` as text (any type that casts to it).
     pub fn texts(&self, batch: &RecordBatch, i: usize) -> Result<Vec<Option<String>>> {
-        let a = cast(batch.column(i), &DataType::Utf8)
-            .map_err(|e| RunError::engine(self.step)(e.into()))?;
-        let a = a.as_string::<i32>();
-        Ok((0..a.len())
-            .map(|k| a.is_valid(k).then(|| a.value(k).to_string()))
-            .collect())
+        column_text(batch, i).map_err(|e| RunError::engine(self.step)(e.into()))
     }
 
     /// The rows of `sql`, formatted for a terminal.
@@ -134,4 +130,37 @@ impl<'a> Query<'a> {
             .map_err(RunError::engine(self.step))?;
         Ok(df.schema().as_arrow().clone())
     }
+}
+
+/// Column `i` of `batch` cast to Int64, null as 0.
+fn column_i64(batch: &RecordBatch, i: usize) -> std::result::Result<Vec<i64>, ArrowError> {
+    let a = cast(batch.column(i), &DataType::Int64)?;
+    let a = a.as_primitive::<Int64Type>();
+    Ok((0..a.len())
+        .map(|k| if a.is_valid(k) { a.value(k) } else { 0 })
+        .collect())
+}
+
+/// Column `i` of `batch` cast to Float64, null as `NaN` (the models' missing value).
+pub(crate) fn column_f64(
+    batch: &RecordBatch,
+    i: usize,
+) -> std::result::Result<Vec<f64>, ArrowError> {
+    let a = cast(batch.column(i), &DataType::Float64)?;
+    let a = a.as_primitive::<Float64Type>();
+    Ok((0..a.len())
+        .map(|k| if a.is_valid(k) { a.value(k) } else { f64::NAN })
+        .collect())
+}
+
+/// Column `i` of `batch` cast to text, null as None.
+pub(crate) fn column_text(
+    batch: &RecordBatch,
+    i: usize,
+) -> std::result::Result<Vec<Option<String>>, ArrowError> {
+    let a = cast(batch.column(i), &DataType::Utf8)?;
+    let a = a.as_string::<i32>();
+    Ok((0..a.len())
+        .map(|k| a.is_valid(k).then(|| a.value(k).to_string()))
+        .collect())
 }

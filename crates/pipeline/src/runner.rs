@@ -320,14 +320,7 @@ async fn run_and_summarise(
         .await?;
     let ctx = run.ctx.clone();
     let mut manifest = manifest(run, publisher, engine, stages.clone(), steps);
-    if let Some(p) = progress {
-        let total = manifest.steps.len() + 1;
-        p.started("report", total, total);
-    }
-    write_report(&ctx, &mut manifest, publisher).await?;
-    if let (Some(p), Some(t)) = (progress, manifest.steps.last()) {
-        p.finished("report", None, t.seconds);
-    }
+    write_report(&ctx, &mut manifest, publisher, progress).await?;
     Ok(RunSummary {
         manifest,
         stages,
@@ -336,14 +329,20 @@ async fn run_and_summarise(
     })
 }
 
-/// Writes `report.html` into the run's folder, committed with the run (the manifest lists it
-/// and the time it took as the step `report`).
+/// Writes `report.html` into the run's folder, committed with the run: the last step, after
+/// the manifest it reads (which then lists the file, and the step's time as `report`).
 async fn write_report(
     ctx: &datafusion::prelude::SessionContext,
     manifest: &mut Manifest,
     publisher: &Publisher,
+    progress: Option<&dyn crate::Progress>,
 ) -> Result<()> {
     let started = std::time::Instant::now();
+    let step = crate::report::REPORT_STEP;
+    let last = manifest.steps.len() + 1;
+    if let Some(p) = progress {
+        p.started(step, last, last);
+    }
     let file = crate::report::REPORT_FILE;
     manifest.commit.run_files.push(file.to_string());
     let html = crate::report::build_report(ctx, manifest).await?;
@@ -351,9 +350,13 @@ async fn write_report(
         .run_file(file)
         .put_bytes(html.into_bytes())
         .await?;
+    let seconds = started.elapsed().as_secs_f64();
+    if let Some(p) = progress {
+        p.finished(step, None, seconds);
+    }
     manifest.steps.push(StepTiming {
-        step: "report".into(),
-        seconds: started.elapsed().as_secs_f64(),
+        step: step.into(),
+        seconds,
         rows: None,
     });
     Ok(())

@@ -71,8 +71,7 @@ async fn head(out: &Location, table: &str, date: NaiveDate, n: usize) -> anyhow:
             names.join(", ")
         );
     };
-    let ctx = lifecycle_features::new_session();
-    ctx.register_object_store(&out.store_url(), out.store().clone());
+    let ctx = crate::stores::session_on(out);
     let options = datafusion::prelude::ParquetReadOptions::default();
     let df = ctx
         .read_parquet(t.url.as_str(), options)

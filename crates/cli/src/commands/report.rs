@@ -16,8 +16,7 @@ pub(crate) async fn report(a: &ReportArgs) -> anyhow::Result<()> {
         (None, None) => anyhow::bail!("no committed run under {}", out.url()),
     };
     let manifest = Manifest::read(&out, date).await?;
-    let ctx = lifecycle_features::new_session();
-    ctx.register_object_store(&out.store_url(), out.store().clone());
+    let ctx = crate::stores::session_on(&out);
     let html = lifecycle_pipeline::build_report(&ctx, &manifest).await?;
     let file = a
         .out

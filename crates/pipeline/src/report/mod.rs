@@ -17,6 +17,9 @@ use crate::{Result, RunError};
 /// The report's file name, in the run's folder and beside the stable `manifest.json`.
 pub const REPORT_FILE: &str = "report.html";
 
+/// The report's step in the manifest's `steps` (it runs after the others).
+pub(crate) const REPORT_STEP: &str = "report";
+
 /// The report of the run `manifest` describes, read from the tables it lists through `ctx`
 /// (whose stores reach the output location).
 pub async fn build_report(ctx: &SessionContext, manifest: &Manifest) -> Result<String> {
@@ -49,7 +52,7 @@ pub async fn build_report(ctx: &SessionContext, manifest: &Manifest) -> Result<S
     ];
     report.sections = sections.into_iter().flatten().collect();
     report.to_html().map_err(|e| RunError::Internal {
-        step: "report",
+        step: REPORT_STEP,
         reason: e.to_string(),
     })
 }

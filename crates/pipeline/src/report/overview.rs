@@ -29,7 +29,7 @@ pub(super) fn input(m: &Manifest) -> Section {
     });
     // The report cannot time itself: its own step is left out (a rebuilt report then equals
     // the committed one).
-    let steps = m.steps.iter().filter(|s| s.step != "report");
+    let steps = m.steps.iter().filter(|s| s.step != super::REPORT_STEP);
     let steps = steps.map(|s| Bar::new(s.step.clone(), s.seconds));
     Section::new("input", "Input and quality")
         .note("Rows that break a rule are quarantined (the quarantine table), never dropped.")

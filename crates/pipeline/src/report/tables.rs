@@ -4,18 +4,17 @@
 use std::collections::BTreeMap;
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
-use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Float64Type};
 use datafusion::arrow::util::display::array_value_to_string;
 use datafusion::prelude::SessionContext;
 use lifecycle_report::TableBlock;
 
 use crate::manifest::Manifest;
-use crate::query::Query;
+use crate::query::{Query, column_f64, column_text};
 use crate::tables::Table;
 use crate::{Result, RunError};
 
-const STEP: &str = "report";
+const STEP: &str = super::REPORT_STEP;
 
 /// The run's tables as the report queries them.
 pub(crate) struct ReportTables<'a> {
@@ -56,9 +55,8 @@ impl<'a> ReportTables<'a> {
 pub(crate) fn texts(batches: &[RecordBatch], i: usize) -> Result<Vec<String>> {
     let mut out = vec![];
     for b in batches {
-        let a = cast(b.column(i), &DataType::Utf8).map_err(arrow_error)?;
-        let a = a.as_string::<i32>();
-        out.extend((0..a.len()).map(|k| if a.is_valid(k) { a.value(k) } else { "" }.to_string()));
+        let column = column_text(b, i).map_err(arrow_error)?;
+        out.extend(column.into_iter().map(Option::unwrap_or_default));
     }
     Ok(out)
 }
@@ -67,9 +65,7 @@ pub(crate) fn texts(batches: &[RecordBatch], i: usize) -> Result<Vec<String>> {
 pub(crate) fn numbers(batches: &[RecordBatch], i: usize) -> Result<Vec<f64>> {
     let mut out = vec![];
     for b in batches {
-        let a = cast(b.column(i), &DataType::Float64).map_err(arrow_error)?;
-        let a = a.as_primitive::<Float64Type>();
-        out.extend((0..a.len()).map(|k| if a.is_valid(k) { a.value(k) } else { f64::NAN }));
+        out.extend(column_f64(b, i).map_err(arrow_error)?);
     }
     Ok(out)
 }

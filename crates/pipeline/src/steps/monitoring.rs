@@ -3,9 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use datafusion::arrow::array::{Array, AsArray};
-use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Float64Type};
 use lifecycle_features::sql::views;
 use lifecycle_spec::DriftAction;
 
@@ -205,13 +202,10 @@ async fn values(
     let batches = q
         .collect(&format!("SELECT {} FROM {name}", select.join(", ")))
         .await?;
-    let engine = |e: datafusion::arrow::error::ArrowError| RunError::engine(STEP.name)(e.into());
     for b in &batches {
         for (i, c) in present.iter().enumerate() {
-            let a = cast(b.column(i), &DataType::Float64).map_err(engine)?;
-            let a = a.as_primitive::<Float64Type>();
             let column = out.get_mut(*c).expect("every present column has a vector");
-            column.extend((0..a.len()).map(|k| if a.is_valid(k) { a.value(k) } else { f64::NAN }));
+            column.extend(q.numbers(b, i)?);
         }
     }
     Ok(Some(out))
