@@ -8,7 +8,7 @@
 use chrono::{DateTime, Datelike, Duration, Months, NaiveDate, Utc};
 use lifecycle_spec::{CohortActivity, CohortPeriod, CohortSettings};
 
-use crate::sql::{ident, in_list};
+use crate::sql::{ident, in_list, views};
 
 /// The start of the period holding `t`.
 pub fn period_start(period: CohortPeriod, t: DateTime<Utc>) -> NaiveDate {
@@ -50,28 +50,63 @@ fn utc_literal(d: NaiveDate) -> String {
     format!("arrow_cast({us}, 'Timestamp(Microsecond, Some(\"UTC\"))')")
 }
 
-/// The table's SELECT over `events_clean` (and `users_mapped` with a split). `purchase_types`
-/// say which events carry revenue; it is summed as a decimal (exact: the same bytes whatever
-/// order DataFusion meets the rows in, as `user_features`' sums).
+/// The table's two queries. `activity` groups the events before the cutoff by user and period
+/// (scanned once: a run stages it as [`views::COHORT_ACTIVITY`]); `table` reads only that, and
+/// `users_mapped` with a split.
+pub struct CohortQueries {
+    pub activity: String,
+    pub table: String,
+}
+
+/// The queries of `cohort_retention` over `events_clean`. `purchase_types` say which events
+/// carry revenue; it is summed as a decimal (exact: the same bytes whatever order DataFusion
+/// meets the rows in, as `user_features`' sums).
 pub fn cohort_retention_sql(
     c: &CohortSettings,
     cutoff: DateTime<Utc>,
     purchase_types: &[String],
-) -> String {
+) -> CohortQueries {
+    CohortQueries {
+        activity: activity_sql(c, cutoff, purchase_types),
+        table: table_sql(c, cutoff),
+    }
+}
+
+/// One row per user and period with an event before the cutoff: `at` (the period's start, as
+/// a time without a zone: truncating UTC times as plain ones gives the same instants at a third
+/// of the cost, and only the few grouped rows are cast back), whether it counts as active, and
+/// its revenue.
+fn activity_sql(c: &CohortSettings, cutoff: DateTime<Utc>, purchase_types: &[String]) -> String {
     let t = cutoff.timestamp_micros();
-    let unit = match c.period {
-        CohortPeriod::Month => "month",
-        CohortPeriod::Week => "week",
-    };
-    let last = period_start(c.period, cutoff - Duration::microseconds(1));
-    // The last period runs past the cutoff (the cutoff is a day's midnight).
-    let partial =
-        next_start(c.period, last) > cutoff.date_naive() || cutoff.time() != chrono::NaiveTime::MIN;
     let purchases = in_list(purchase_types);
     let active = match c.activity {
         CohortActivity::Any => "true".to_string(),
         CohortActivity::Purchase => format!("event_type IN ({purchases})"),
     };
+    format!(
+        "SELECT user_id, date_trunc('{unit}', arrow_cast(event_time, 'Timestamp(Microsecond, None)')) AS at, bool_or({active}) AS active, \
+             sum(CASE WHEN event_type IN ({purchases}) THEN CAST(amount AS DECIMAL(38, 9)) END) AS revenue \
+         FROM {events} WHERE CAST(event_time AS BIGINT) < {t} GROUP BY 1, 2",
+        unit = unit(c.period),
+        events = views::EVENTS_CLEAN,
+    )
+}
+
+fn unit(period: CohortPeriod) -> &'static str {
+    match period {
+        CohortPeriod::Month => "month",
+        CohortPeriod::Week => "week",
+    }
+}
+
+/// The table over [`views::COHORT_ACTIVITY`]. A user's cohort is their earliest period (the
+/// period of their first event: truncation keeps the order of instants), and each (user,
+/// period) is one activity row, so the retained users of a cell are its active rows.
+fn table_sql(c: &CohortSettings, cutoff: DateTime<Utc>) -> String {
+    let last = period_start(c.period, cutoff - Duration::microseconds(1));
+    // The last period runs past the cutoff (the cutoff is a day's midnight).
+    let partial =
+        next_start(c.period, last) > cutoff.date_naive() || cutoff.time() != chrono::NaiveTime::MIN;
     // Every row carries a `split` value (null without `split_by`); only a split shows it.
     let (split, split_join, split_out) = match &c.split_by {
         Some(a) => (
@@ -93,15 +128,12 @@ pub fn cohort_retention_sql(
     let index = index_sql(c.period, "m.cohort", "a.at");
     let last = utc_literal(last);
     format!(
-        "WITH ev AS (SELECT user_id, event_time, event_type, amount FROM events_clean \
-             WHERE CAST(event_time AS BIGINT) < {t}), \
-         c AS (SELECT user_id, date_trunc('{unit}', min(event_time)) AS cohort FROM ev GROUP BY user_id), \
-         a AS (SELECT user_id, date_trunc('{unit}', event_time) AS at, bool_or({active}) AS active, \
-             sum(CASE WHEN event_type IN ({purchases}) THEN CAST(amount AS DECIMAL(38, 9)) END) AS revenue \
-             FROM ev GROUP BY 1, 2), \
+        "WITH a AS (SELECT user_id, arrow_cast(at, 'Timestamp(Microsecond, Some(\"UTC\"))') AS at, \
+             active, revenue FROM {activity}), \
+         c AS (SELECT user_id, min(at) AS cohort FROM a GROUP BY user_id), \
          m AS (SELECT c.user_id, c.cohort, {split} AS split FROM c{split_join}), \
          p AS (SELECT m.cohort, m.split, {index} AS period, \
-             count(DISTINCT CASE WHEN a.active THEN a.user_id END) AS retained, \
+             sum(CASE WHEN a.active THEN 1 ELSE 0 END) AS retained, \
              sum(a.revenue) AS revenue \
              FROM a JOIN m ON m.user_id = a.user_id GROUP BY 1, 2, 3), \
          sizes AS (SELECT cohort, split, count(*) AS users FROM m GROUP BY cohort, split), \
@@ -115,6 +147,7 @@ pub fn cohort_retention_sql(
          FROM g LEFT JOIN p ON p.cohort = g.cohort AND p.period = g.period \
              AND p.split IS NOT DISTINCT FROM g.split \
          ORDER BY {order}",
+        activity = views::COHORT_ACTIVITY,
         last_index = index_sql(c.period, "cohort", &last),
     )
 }

@@ -27,6 +27,8 @@ pub mod views {
     pub const PREVIOUS_SEGMENTS: &str = "previous_segments";
     /// `user_features` as of a churn observation date.
     pub const CHURN_FEATURES: &str = "churn_features";
+    /// Each user's activity and revenue per cohort period (staged by a run).
+    pub const COHORT_ACTIVITY: &str = "cohort_activity";
     /// The quarantine as a run wrote it (for the counts per rule).
     pub const QUARANTINE_WRITTEN: &str = "quarantine_written";
 }

@@ -7,9 +7,14 @@ use datafusion::datasource::MemTable;
 use super::*;
 use crate::test_support::{Ev, events_session as session, text_rows, ts};
 
-async fn rows(ctx: &datafusion::prelude::SessionContext, sql: &str) -> Vec<String> {
+/// The table's rows: the activity registered as the view a run stages, then the table over it.
+async fn rows(ctx: &datafusion::prelude::SessionContext, q: &CohortQueries) -> Vec<String> {
+    let activity = ctx.sql(&q.activity).await.unwrap().into_view();
+    ctx.deregister_table(views::COHORT_ACTIVITY).unwrap();
+    ctx.register_table(views::COHORT_ACTIVITY, activity)
+        .unwrap();
     // Empty split values print as empty cells here.
-    text_rows(ctx, sql)
+    text_rows(ctx, &q.table)
         .await
         .into_iter()
         .map(|r| r.replace("null", ""))

@@ -1,11 +1,27 @@
 use chrono::TimeZone;
 
 use super::*;
-use crate::test_support::{events_session, text_rows as rows, ts};
+use crate::test_support::{events_session, text_rows, ts};
 
 fn session(events: &[(&str, &str, &str)]) -> datafusion::prelude::SessionContext {
     let events: Vec<_> = events.iter().map(|e| (e.0, e.1, e.2, None)).collect();
     events_session(&events)
+}
+
+/// The table's rows: each step registered as the view a run stages, then the table over them.
+async fn rows(ctx: &datafusion::prelude::SessionContext, q: &FunnelQueries) -> Vec<String> {
+    for (k, sql) in q.steps.iter().enumerate() {
+        let step = ctx
+            .sql(sql)
+            .await
+            .unwrap()
+            .cache()
+            .await
+            .unwrap()
+            .into_view();
+        ctx.register_table(step_view(0, k + 1), step).unwrap();
+    }
+    text_rows(ctx, &q.table).await
 }
 
 #[tokio::test]
@@ -36,7 +52,7 @@ async fn steps_count_in_order_within_the_window() {
     };
     let cutoff = Utc.timestamp_micros(ts("2024-03-10T00:00:00Z")).unwrap();
     assert_eq!(
-        rows(&ctx, &funnel_sql(&f, cutoff)).await,
+        rows(&ctx, &funnel_sql(&f, 0, cutoff)).await,
         [
             "buy,1,view,4,null,1.0,null",
             "buy,2,like,3,0.75,0.75,4.0",

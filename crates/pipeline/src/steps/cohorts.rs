@@ -15,10 +15,23 @@ pub(crate) const STEP: StepInfo = StepInfo {
     writes: &[Table::CohortRetention],
 };
 
-/// Writes `cohort_retention`.
+/// The staged (user, period) activity, never published.
+const ACTIVITY_FILE: &str = "_cohort_activity";
+
+/// Stages each user's activity per period (the one scan of the events), then writes
+/// `cohort_retention` from it.
 pub(crate) async fn run(run: &mut Run<'_>) -> Result<Option<u64>> {
     let sql = cohort_retention_sql(&run.spec.cohorts, run.cutoff, &run.spec.purchase_types);
     let q = Query::new(&run.ctx, Table::CohortRetention.name());
-    let rows = run.out.sql(q, Table::CohortRetention, &sql, None).await?;
+    let activity = views::COHORT_ACTIVITY;
+    let staged = run
+        .out
+        .staged(q, ACTIVITY_FILE, &sql.activity, activity)
+        .await?;
+    tracing::debug!(staged, "cohort activity staged");
+    let rows = run
+        .out
+        .sql(q, Table::CohortRetention, &sql.table, None)
+        .await?;
     Ok(Some(rows))
 }
