@@ -3,6 +3,7 @@
 
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::Float64Type;
+use lifecycle_features::pseudonym::UserIds;
 use lifecycle_spec::JobSpec;
 use lifecycle_storage::Stores;
 
@@ -33,7 +34,7 @@ async fn summary() -> Vec<(u32, f64, f64, f64, Option<f64>)> {
         .unwrap();
     let ctx = lifecycle_features::new_session();
     let loc = Stores::default().open(&spec.events.url).unwrap();
-    lifecycle_features::input::register_input(&ctx, &spec.events, &loc, None)
+    lifecycle_features::input::register_input(&ctx, &spec.events, &loc, None, UserIds::Raw)
         .await
         .unwrap();
     lifecycle_features::quality::register_checked(

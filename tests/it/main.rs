@@ -15,6 +15,7 @@ mod hostile;
 mod k8s;
 mod models;
 mod monitoring;
+mod privacy;
 #[path = "../support/processes.rs"]
 mod processes;
 mod publish;

@@ -23,6 +23,7 @@ use lifecycle_storage::Location;
 use object_store::{ObjectMeta, ObjectStoreExt};
 use serde::{Deserialize, Serialize};
 
+use crate::pseudonym::{USER_ID, UserIds};
 use crate::time_udf::TO_UTC;
 use crate::{FeatureError, Result};
 
@@ -55,6 +56,7 @@ pub async fn register_input(
     src: &ValidSource,
     loc: &Location,
     cutoff: Option<NaiveDate>,
+    ids: UserIds,
 ) -> Result<RegisteredInput> {
     let listed = loc.list().await?;
     let single_file = !loc.url().path().ends_with('/') && listed.len() == 1;
@@ -94,7 +96,7 @@ pub async fn register_input(
         }
     };
 
-    let mapped_sql = mapped_select(src, &schema, &raw_name);
+    let mapped_sql = mapped_select(src, &schema, &raw_name, ids);
     let mapped = ctx.sql(&mapped_sql).await.map_err(|e| {
         FeatureError::from(DataError::BadExpression {
             table: src.table.clone(),
@@ -596,7 +598,7 @@ fn opt_lit(s: Option<&str>) -> String {
 }
 
 /// The SELECT that maps the raw table onto the contract.
-fn mapped_select(src: &ValidSource, schema: &Schema, raw: &str) -> String {
+fn mapped_select(src: &ValidSource, schema: &Schema, raw: &str, ids: UserIds) -> String {
     let mut cols = Vec::new();
     let mut raw_times = BTreeMap::new();
     for c in &src.columns {
@@ -613,6 +615,9 @@ fn mapped_select(src: &ValidSource, schema: &Schema, raw: &str) -> String {
             ColumnSource::Value(v) => (lit(v), TimeParse::default()),
         };
         let expr = match kind {
+            ContractKind::Text if contract == USER_ID => {
+                ids.map(format!("CAST({value_sql} AS VARCHAR)"))
+            }
             ContractKind::Text => format!("CAST({value_sql} AS VARCHAR)"),
             // A value that is not a number (`abc` in a CSV) becomes null: a purchase then
             // lands in the quarantine as `purchase_without_amount`, not the whole run failing.

@@ -23,6 +23,7 @@ pub mod interactions;
 pub mod profile;
 #[cfg(test)]
 mod properties;
+pub mod pseudonym;
 pub mod quality;
 pub mod row_hash;
 pub mod segments;

@@ -20,6 +20,7 @@ mod manifest;
 mod notify;
 mod output;
 mod previous;
+mod privacy;
 mod progress;
 mod query;
 mod recommend_tables;

@@ -59,11 +59,24 @@ pub struct Manifest {
     /// Drift against the previous committed run (absent in manifests from before it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub monitoring: Option<crate::reports::MonitoringReport>,
+    /// With `[privacy] id_key_env`: how ids were pseudonymised (never the key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privacy: Option<PrivacyRecord>,
     pub steps: Vec<StepTiming>,
 }
 
 fn first_format() -> u32 {
     1
+}
+
+/// How a run pseudonymised user ids.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PrivacyRecord {
+    /// The column published tables carry instead of `user_id`.
+    pub id_column: String,
+    /// [`lifecycle_features::pseudonym::IdKey::fingerprint`]: equal on two runs that used the
+    /// same key.
+    pub key_fingerprint: String,
 }
 
 /// Event rows through the quality step.
@@ -167,6 +180,10 @@ mod tests {
                     value: 0.4,
                     limit: 0.25,
                 }],
+            }),
+            privacy: Some(PrivacyRecord {
+                id_column: "user_key".into(),
+                key_fingerprint: "00112233aabbccdd".into(),
             }),
             steps: vec![],
         }

@@ -5,6 +5,7 @@
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::error::ArrowError;
 use futures::StreamExt;
+use lifecycle_features::pseudonym::UserIds;
 use lifecycle_storage::{CommittedTable, Publisher, WriteStats};
 
 use crate::query::Query;
@@ -21,6 +22,8 @@ pub(crate) enum Output<'a> {
         written: Vec<(Table, WriteStats)>,
         /// Files written beside a table's Parquet file (text exports), by name.
         files: Vec<(Table, String)>,
+        /// Whether published tables carry keyed ids (as `user_key`).
+        ids: UserIds,
     },
 }
 
@@ -59,7 +62,7 @@ impl Output<'_> {
     /// Writes an in-memory table.
     pub async fn batch(&mut self, table: Table, batch: RecordBatch) -> Result<u64> {
         let rows = batch.num_rows() as u64;
-        let Some(stats) = self.write_batch(table.name(), batch).await? else {
+        let Some(stats) = self.write_batch(table.name(), batch, true).await? else {
             return Ok(rows);
         };
         if let Output::Publish { written, .. } = self {
@@ -72,17 +75,32 @@ impl Output<'_> {
     /// folder); returns its URL (None when planning).
     pub async fn staged_batch(&self, name: &str, batch: RecordBatch) -> Result<Option<String>> {
         let url = self.staged_url(name);
-        Ok(self.write_batch(name, batch).await?.and(url))
+        Ok(self.write_batch(name, batch, false).await?.and(url))
     }
 
-    /// Writes `batch` to the staging file `name` (nothing when planning).
-    async fn write_batch(&self, name: &str, batch: RecordBatch) -> Result<Option<WriteStats>> {
-        let Output::Publish { publisher, .. } = self else {
+    /// Writes `batch` to the staging file `name` (nothing when planning), with keyed ids named
+    /// as published when it is a `published` table.
+    async fn write_batch(
+        &self,
+        name: &str,
+        batch: RecordBatch,
+        published: bool,
+    ) -> Result<Option<WriteStats>> {
+        let Output::Publish { publisher, ids, .. } = self else {
             return Ok(None);
         };
+        let ids = if published { *ids } else { UserIds::Raw };
+        let schema = crate::privacy::published_schema(batch.schema(), ids);
+        let batch =
+            RecordBatch::try_new(schema.clone(), batch.columns().to_vec()).map_err(|e| {
+                RunError::Internal {
+                    step: "write",
+                    reason: format!("{name}: {e}"),
+                }
+            })?;
         let file = publisher.staging_file(name);
-        let stream = futures::stream::iter(vec![Ok(batch.clone())]);
-        let stats = lifecycle_storage::write_parquet(&file, batch.schema(), stream).await?;
+        let stream = futures::stream::iter(vec![Ok(batch)]);
+        let stats = lifecycle_storage::write_parquet(&file, schema, stream).await?;
         Ok(Some(stats))
     }
 
@@ -118,6 +136,7 @@ impl Output<'_> {
             publisher,
             written,
             files,
+            ..
         } = self
         else {
             return vec![];
@@ -167,7 +186,7 @@ impl Output<'_> {
         sql: &str,
         view: Option<&str>,
     ) -> Result<Option<WriteStats>> {
-        let Output::Publish { publisher, .. } = self else {
+        let Output::Publish { publisher, ids, .. } = self else {
             match view {
                 Some(view) => q.register_view(view, sql).await?,
                 None => drop(q.plan(sql).await?),
@@ -181,7 +200,7 @@ impl Output<'_> {
             .await
             .map_err(RunError::engine(q.step))?;
         let schema = match table {
-            Some(t) => t.stable_schema(&stream.schema()),
+            Some(t) => crate::privacy::published_schema(t.stable_schema(&stream.schema()), *ids),
             None => crate::tables::stable_schema(&stream.schema(), &[]),
         };
         let out_schema = schema.clone();

@@ -11,6 +11,9 @@ use datafusion::arrow::util::display::FormatOptions;
 use datafusion::arrow::util::pretty::pretty_format_batches_with_options;
 use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionContext};
 
+use lifecycle_features::pseudonym::USER_ID;
+
+use crate::privacy::USER_KEY;
 use crate::{Result, RunError};
 
 /// A session and the step that is asking.
@@ -97,15 +100,23 @@ impl<'a> Query<'a> {
         self.replace(name, view)
     }
 
-    /// Registers the Parquet file at `url` as `name`, replacing any table of that name.
+    /// Registers the Parquet file at `url` as `name`, replacing any table of that name; a
+    /// published table's `user_key` reads as `user_id` (see [`crate::privacy`]).
     pub async fn register_parquet(&self, name: &str, url: &str) -> Result<()> {
-        self.ctx
-            .deregister_table(name)
-            .map_err(RunError::engine(self.step))?;
-        self.ctx
-            .register_parquet(name, url, ParquetReadOptions::default())
+        let engine = RunError::engine(self.step);
+        let table = self
+            .ctx
+            .read_parquet(url, ParquetReadOptions::default())
             .await
-            .map_err(RunError::engine(self.step))
+            .map_err(engine)?;
+        // Keyed ids are published as `user_key`; the steps call them `user_id` either way.
+        let keyed = table.schema().has_column_with_unqualified_name(USER_KEY);
+        let table = match keyed {
+            true => table.with_column_renamed(USER_KEY, USER_ID),
+            false => Ok(table),
+        };
+        let table = table.map_err(RunError::engine(self.step))?;
+        self.replace(name, table.into_view())
     }
 
     fn replace(

@@ -6,12 +6,15 @@ use std::time::Instant;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use lifecycle_features::input::RegisteredInput;
+use lifecycle_features::pseudonym::IdKey;
 use lifecycle_features::sql::{self, views};
 use lifecycle_spec::ValidJobSpec;
 use lifecycle_storage::{CommitRecord, Publisher, Stores};
 
 use crate::Result;
-use crate::manifest::{MANIFEST_FORMAT, Manifest, ModelReports, RowCounts, StepTiming};
+use crate::manifest::{
+    MANIFEST_FORMAT, Manifest, ModelReports, PrivacyRecord, RowCounts, StepTiming,
+};
 use crate::output::Output;
 use crate::query::Query;
 use crate::session::{redacted_spec, register_store, session, stores_for};
@@ -165,9 +168,11 @@ async fn begin<'a>(
     opts: &RunOptions,
     stores: Stores,
     out: Output<'a>,
+    id_key: Option<IdKey>,
 ) -> Result<(Run<'a>, String)> {
     let run_date = cutoff_date(spec, opts);
     let session = session(spec, &stores).await?;
+    crate::privacy::register(&session.ctx, id_key.as_ref());
     let run = Run {
         spec,
         ctx: session.ctx,
@@ -184,6 +189,7 @@ async fn begin<'a>(
         audiences: None,
         monitoring: None,
         usage: session.usage,
+        id_key,
     };
     Ok((run, session.engine))
 }
@@ -240,6 +246,7 @@ pub async fn run_job_until(
     stop: impl std::future::Future<Output = &'static str>,
 ) -> Result<RunSummary> {
     let run_date = cutoff_date(spec, opts);
+    let id_key = crate::privacy::id_key(spec)?;
     let stores = stores_for(spec, &opts.stores)?;
     let output = crate::session::open_setting(&stores, &spec.output, "job.output")?;
     let publisher = Publisher::begin(output, run_date, spec.lease).await?;
@@ -247,7 +254,7 @@ pub async fn run_job_until(
     tracing::info!(job = %spec.name, run_id, %run_date, output = %spec.output, "run starting");
     let work = async {
         tokio::select! {
-            done = run_and_summarise(spec, opts, stores, &publisher) => done,
+            done = run_and_summarise(spec, opts, stores, &publisher, id_key) => done,
             signal = stop => {
                 tracing::warn!(signal, "stopping: nothing will be published");
                 Err(crate::RunError::Stopped { signal })
@@ -299,13 +306,15 @@ async fn run_and_summarise(
     opts: &RunOptions,
     stores: Stores,
     publisher: &Publisher,
+    id_key: Option<IdKey>,
 ) -> Result<RunSummary> {
     let out = Output::Publish {
         publisher,
         written: vec![],
         files: vec![],
+        ids: crate::privacy::user_ids(id_key.as_ref()),
     };
-    let (mut run, engine) = begin(spec, opts, stores, out).await?;
+    let (mut run, engine) = begin(spec, opts, stores, out, id_key).await?;
     register_store(&run.ctx, publisher.output());
     run.previous = crate::previous::previous_run(publisher.output(), run.run_date).await?;
     let progress = opts.progress.as_deref();
@@ -400,6 +409,10 @@ fn manifest(
         models: run.models,
         audiences: run.audiences,
         monitoring: run.monitoring,
+        privacy: run.id_key.as_ref().map(|k| PrivacyRecord {
+            id_column: crate::privacy::USER_KEY.to_string(),
+            key_fingerprint: k.fingerprint(),
+        }),
         steps,
     }
 }
@@ -410,7 +423,8 @@ fn manifest(
 pub async fn validate_job(spec: &ValidJobSpec, opts: &RunOptions) -> Result<Vec<RegisteredInput>> {
     let stores = stores_for(spec, &opts.stores)?;
     crate::session::open_setting(&stores, &spec.output, "job.output")?;
-    let (mut run, _) = begin(spec, opts, stores, Output::Plan).await?;
+    let id_key = crate::privacy::id_key(spec)?;
+    let (mut run, _) = begin(spec, opts, stores, Output::Plan, id_key).await?;
     run_steps(&mut run, None).await?;
     Ok(run.inputs)
 }

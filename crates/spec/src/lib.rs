@@ -29,6 +29,7 @@ mod analyses;
 mod engine;
 mod error;
 mod models;
+mod privacy;
 #[cfg(test)]
 mod properties;
 mod raw;
@@ -47,6 +48,7 @@ pub use error::{DataError, MAX_DAYS, Result, SpecError};
 pub use models::{
     ChurnActivity, ChurnModelKind, ChurnSettings, ClassWeight, GbdtSettings, SegmentationSettings,
 };
+pub use privacy::PrivacySettings;
 pub use raw::{
     ClusterSettings, ClvSettings, ColumnMap, CsvOptions, EventTypes, FeatureSettings, InputFormat,
     JobSection, JobSpec, QualitySettings, SourceSpec, StageRule, StageSettings, StorageSettings,

@@ -61,6 +61,9 @@ pub struct JobSpec {
     pub funnels: Vec<crate::FunnelSpec>,
     #[serde(default)]
     pub monitoring: crate::MonitoringSettings,
+    /// Pseudonymous ids (`[privacy]`).
+    #[serde(default)]
+    pub privacy: crate::PrivacySettings,
     /// The folder relative paths resolve against (the spec file's folder); not part of the TOML.
     #[serde(skip)]
     pub base_dir: PathBuf,

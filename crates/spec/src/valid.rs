@@ -169,6 +169,7 @@ pub struct ValidJobSpec {
     pub cohorts: crate::CohortSettings,
     pub funnels: Vec<crate::FunnelSpec>,
     pub monitoring: crate::MonitoringSettings,
+    pub privacy: crate::PrivacySettings,
     /// Consent, contacts, holdout, caps and audiences.
     pub activation: crate::ValidActivation,
     /// The spec as written, for the run manifest.
@@ -227,6 +228,7 @@ impl JobSpec {
         crate::analyses::validate_cohorts(&self)?;
         crate::analyses::validate_funnels(&self.funnels)?;
         crate::analyses::validate_monitoring(&self.monitoring)?;
+        crate::privacy::validate_privacy(&self.privacy)?;
 
         Ok(ValidJobSpec {
             name: self.job.name.clone(),
@@ -253,6 +255,7 @@ impl JobSpec {
             cohorts: self.cohorts.clone(),
             funnels: self.funnels.clone(),
             monitoring: self.monitoring.clone(),
+            privacy: self.privacy.clone(),
             source: self,
         })
     }

@@ -44,7 +44,9 @@ pub(crate) async fn read(run: &mut Run<'_>) -> Result<Option<u64>> {
         let loc = crate::session::open_setting(&run.stores, &src.url, &setting)?;
         register_store(&run.ctx, &loc);
         let pruned = prune.then_some(run.run_date);
-        let input = lifecycle_features::input::register_input(&run.ctx, src, &loc, pruned).await?;
+        let ids = run.user_ids();
+        let input =
+            lifecycle_features::input::register_input(&run.ctx, src, &loc, pruned, ids).await?;
         run.inputs.push(input);
     }
     let q = spec.quality.max_future_hours;

@@ -74,11 +74,18 @@ pub(crate) struct Run<'a> {
     pub monitoring: Option<crate::reports::MonitoringReport>,
     /// What a local engine used (memory limit, spills); None on a cluster.
     pub usage: Option<crate::engine::Usage>,
+    /// The key user ids are pseudonymised with (`[privacy]`), if any.
+    pub id_key: Option<lifecycle_features::pseudonym::IdKey>,
 }
 
 impl Run<'_> {
     /// Whether the SQL steps run on a Ballista cluster rather than in this process.
     pub fn on_cluster(&self) -> bool {
         self.usage.is_none()
+    }
+
+    /// How the inputs' user ids are mapped.
+    pub fn user_ids(&self) -> lifecycle_features::pseudonym::UserIds {
+        crate::privacy::user_ids(self.id_key.as_ref())
     }
 }
