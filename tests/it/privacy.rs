@@ -68,25 +68,32 @@ fn files_holding(dir: &Path, ids: &BTreeSet<String>) -> Vec<(PathBuf, String)> {
     found
 }
 
-/// The `user_id`s of a Parquet file.
-fn raw_ids(path: &Path) -> BTreeSet<String> {
+/// The values of the column `name` of a Parquet file, as text.
+fn column_strings(path: &Path, name: &str) -> Vec<Option<String>> {
     let reader = ParquetRecordBatchReaderBuilder::try_new(fs::File::open(path).unwrap())
         .unwrap()
         .build()
         .unwrap();
-    let mut ids = BTreeSet::new();
+    let mut values = vec![];
     for batch in reader {
         let batch = batch.unwrap();
-        let column = cast(batch.column_by_name("user_id").unwrap(), &DataType::Utf8).unwrap();
-        ids.extend(
+        let column = cast(batch.column_by_name(name).unwrap(), &DataType::Utf8).unwrap();
+        values.extend(
             column
                 .as_string::<i32>()
                 .iter()
-                .flatten()
-                .map(str::to_string),
+                .map(|v| v.map(str::to_string)),
         );
     }
-    ids
+    values
+}
+
+/// The `user_id`s of a Parquet file.
+fn raw_ids(path: &Path) -> BTreeSet<String> {
+    column_strings(path, "user_id")
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 #[test]
@@ -155,6 +162,24 @@ fn keyed_runs_publish_no_raw_id_and_the_same_keys_every_run() {
         assert_eq!(m["privacy"]["key_fingerprint"], key.fingerprint());
         assert_eq!(m["privacy"]["id_column"], "user_key");
     }
+    // `lifecycle score` on keyed features writes keyed scores, the run's own.
+    let features = out.join("user_features/run_date=2024-07-06/part-0.parquet");
+    let rescored = demo.join("rescored.parquet");
+    let (code, _, err) = lifecycle_out(&[
+        "score",
+        "--model",
+        out.to_str().unwrap(),
+        "--features",
+        features.to_str().unwrap(),
+        "--output",
+        rescored.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let mut run_keys = Table::read(&out, "churn_scores", "2024-07-06").strings("user_key");
+    let mut score_keys = column_strings(&rescored, "user_key");
+    run_keys.sort();
+    score_keys.sort();
+    assert_eq!(score_keys, run_keys);
     // The second run found the first one's users by their keys: some kept their stage.
     let moves = Table::read(&out, "stage_transitions", "2024-07-06");
     let (from, to) = (moves.strings("from_stage"), moves.strings("to_stage"));
@@ -162,4 +187,145 @@ fn keyed_runs_publish_no_raw_id_and_the_same_keys_every_run() {
         from.iter().zip(&to).any(|(f, t)| f.is_some() && f == t),
         "stage_transitions: {from:?} -> {to:?}"
     );
+}
+
+/// Copies every Parquet file under `from` to the same place under `to`, without the rows of
+/// `users` (files without `user_id` as they are).
+fn copy_without(from: &Path, to: &Path, users: &BTreeSet<String>) {
+    for (rel, bytes) in snapshot(from) {
+        let target = to.join(&rel);
+        fs::create_dir_all(target.parent().unwrap()).unwrap();
+        if !rel.ends_with(".parquet") || !column_names(&from.join(&rel)).contains(&"user_id".into())
+        {
+            fs::write(&target, bytes).unwrap();
+            continue;
+        }
+        let reader =
+            ParquetRecordBatchReaderBuilder::try_new(fs::File::open(from.join(&rel)).unwrap())
+                .unwrap()
+                .build()
+                .unwrap();
+        let batches: Vec<_> = reader.map(|b| b.unwrap()).collect();
+        let batch = arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap();
+        let ids = cast(batch.column_by_name("user_id").unwrap(), &DataType::Utf8).unwrap();
+        let keep: arrow::array::BooleanArray = ids
+            .as_string::<i32>()
+            .iter()
+            .map(|id| Some(!id.is_some_and(|id| users.contains(id))))
+            .collect();
+        write_batch(
+            &target,
+            &arrow::compute::filter_record_batch(&batch, &keep).unwrap(),
+        );
+    }
+}
+
+fn column_names(path: &Path) -> Vec<String> {
+    let builder = ParquetRecordBatchReaderBuilder::try_new(fs::File::open(path).unwrap()).unwrap();
+    builder
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect()
+}
+
+/// The demo's spec with `output` and the inputs under `data`, plus `extra`.
+fn demo_spec(demo: &Path, name: &str, output: &str, data: &str, extra: &str) -> PathBuf {
+    let text = fs::read_to_string(demo.join("demo.toml")).unwrap();
+    let text = text
+        .replace("output = \"out\"", &format!("output = \"{output}\""))
+        .replace("\"data/", &format!("\"{data}/"));
+    let spec = demo.join(name);
+    fs::write(&spec, format!("{text}\n{extra}")).unwrap();
+    spec
+}
+
+fn manifest(out: &Path, date: &str) -> serde_json::Value {
+    let path = out.join(format!("run_manifest/run_date={date}/manifest.json"));
+    serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn erased_users_are_dropped_as_read_and_the_tables_equal_a_run_without_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo");
+    let (code, _, err) =
+        lifecycle_out(&["demo", "--dir", demo.to_str().unwrap(), "--users", "300"]);
+    assert_eq!(code, 0, "{err}");
+    let all = raw_ids(&demo.join("data/users.parquet"));
+    let gone: BTreeSet<String> = all.iter().take(3).cloned().collect();
+    let mut listed: Vec<&str> = gone.iter().map(String::as_str).collect();
+    listed.extend(["nobody-we-know", "u0000001"]);
+    let requests = arrow::record_batch::RecordBatch::try_from_iter([
+        (
+            "user_id",
+            std::sync::Arc::new(arrow::array::StringArray::from(listed)) as _,
+        ),
+        (
+            "requested_at",
+            std::sync::Arc::new(arrow::array::StringArray::from(vec![
+                "2024-05-01T00:00:00Z";
+                5
+            ])) as _,
+        ),
+    ])
+    .unwrap();
+    write_batch(&demo.join("erase.parquet"), &requests);
+    let gone: BTreeSet<String> = gone
+        .into_iter()
+        .chain(["u0000001".to_string()])
+        .filter(|u| all.contains(u))
+        .collect();
+    copy_without(&demo.join("data"), &demo.join("data-without"), &gone);
+
+    let erasing = demo_spec(
+        &demo,
+        "erasing.toml",
+        "erasing",
+        "data",
+        "[privacy]\nerase_list = \"erase.parquet\"\n",
+    );
+    let without = demo_spec(&demo, "without.toml", "without", "data-without", "");
+    for spec in [&erasing, &without] {
+        let (code, _, err) =
+            lifecycle_out(&["run", spec.to_str().unwrap(), "--as-of", "2024-06-29"]);
+        assert_eq!(code, 0, "{}: {err}", spec.display());
+    }
+    let (a, b) = (demo.join("erasing"), demo.join("without"));
+    let leaks = files_holding(&a, &gone);
+    assert!(leaks.is_empty(), "erased users published: {leaks:?}");
+    let (ma, mb) = (manifest(&a, "2024-06-29"), manifest(&b, "2024-06-29"));
+    let erased = ma["rows"]["erased"].as_u64().unwrap();
+    assert!(erased > 0, "the erased users had events");
+    assert_eq!(
+        ma["rows"]["read"].as_u64().unwrap() - erased,
+        mb["rows"]["read"].as_u64().unwrap()
+    );
+    for key in ["filtered", "bad", "good"] {
+        assert_eq!(ma["rows"][key], mb["rows"][key], "rows.{key}");
+    }
+    // Every table but monitoring (whose row counts see the rows read) is the same, byte for byte.
+    let tables = |out: &Path| -> Vec<(String, Vec<u8>)> {
+        snapshot(out)
+            .into_iter()
+            .filter(|(rel, _)| {
+                !rel.starts_with('_')
+                    && !rel.starts_with("run_manifest")
+                    && !rel.starts_with("monitoring")
+            })
+            .filter(|(rel, _)| !rel.contains("commit-"))
+            .collect()
+    };
+    let (ta, tb) = (tables(&a), tables(&b));
+    assert_eq!(
+        ta.iter().map(|t| &t.0).collect::<Vec<_>>(),
+        tb.iter().map(|t| &t.0).collect::<Vec<_>>()
+    );
+    for ((name, x), (_, y)) in ta.iter().zip(&tb) {
+        assert!(
+            x == y,
+            "{name} differs from the run without the erased users"
+        );
+    }
 }

@@ -12,8 +12,12 @@ pub(crate) fn print_summary(s: &RunSummary) {
         m.cutoff
     );
     let r = &m.rows;
+    let erased = match r.erased {
+        0 => String::new(),
+        n => format!(", {n} of erased users dropped"),
+    };
     println!(
-        "events: {} read, {} filtered by the spec, {} quarantined, {} good",
+        "events: {} read, {} filtered by the spec{erased}, {} quarantined, {} good",
         r.read, r.filtered, r.bad, r.good
     );
     let bad: Vec<String> = m

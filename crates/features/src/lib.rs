@@ -17,6 +17,7 @@ mod dedup_property;
 #[cfg(test)]
 mod differential;
 pub mod duplicates;
+pub mod erasure;
 pub mod funnels;
 pub mod input;
 pub mod interactions;

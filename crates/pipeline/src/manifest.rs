@@ -86,6 +86,9 @@ pub struct RowCounts {
     pub read: u64,
     /// Rows the spec's `filter` excluded on purpose.
     pub filtered: u64,
+    /// Rows of users on the erase list (`[privacy] erase_list`), dropped as they were read.
+    #[serde(default)]
+    pub erased: u64,
     /// Rows quarantined (duplicates count each extra copy).
     pub bad: u64,
     /// Rows that passed every rule.

@@ -90,15 +90,9 @@ impl Output<'_> {
             return Ok(None);
         };
         let ids = if published { *ids } else { UserIds::Raw };
-        let schema = crate::privacy::published_schema(batch.schema(), ids);
-        let batch =
-            RecordBatch::try_new(schema.clone(), batch.columns().to_vec()).map_err(|e| {
-                RunError::Internal {
-                    step: "write",
-                    reason: format!("{name}: {e}"),
-                }
-            })?;
+        let batch = crate::privacy::published_batch(batch, ids)?;
         let file = publisher.staging_file(name);
+        let schema = batch.schema();
         let stream = futures::stream::iter(vec![Ok(batch)]);
         let stats = lifecycle_storage::write_parquet(&file, schema, stream).await?;
         Ok(Some(stats))

@@ -7,12 +7,13 @@
 //! [`Output`]: crate::output::Output
 //! [`Query::register_parquet`]: crate::query::Query::register_parquet
 
+use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::prelude::SessionContext;
 use lifecycle_features::pseudonym::{self, IdKey, USER_ID, UserIds};
 use lifecycle_spec::{SpecError, ValidJobSpec};
 
-use crate::Result;
+use crate::{Result, RunError};
 
 /// The column that holds keyed ids in a published table.
 pub const USER_KEY: &str = "user_key";
@@ -52,6 +53,15 @@ pub(crate) fn user_ids(key: Option<&IdKey>) -> UserIds {
         Some(_) => UserIds::Keyed,
         None => UserIds::Raw,
     }
+}
+
+/// `batch` as published: its `user_id` named `user_key` when ids are keyed.
+pub(crate) fn published_batch(batch: RecordBatch, ids: UserIds) -> Result<RecordBatch> {
+    let schema = published_schema(batch.schema(), ids);
+    RecordBatch::try_new(schema, batch.columns().to_vec()).map_err(|e| RunError::Internal {
+        step: "publish",
+        reason: format!("renaming user_id: {e}"),
+    })
 }
 
 /// `schema` as published: `user_id` named `user_key` when ids are keyed.

@@ -6,8 +6,11 @@ use datafusion::prelude::ParquetReadOptions;
 use lifecycle_models::{ChurnModel, ModelError};
 use lifecycle_storage::{Location, StorageError, WriteStats};
 
+use lifecycle_features::pseudonym::{USER_ID, UserIds};
+
 use crate::frame::from_batches;
 use crate::manifest::Manifest;
+use crate::privacy::{USER_KEY, published_batch};
 use crate::{Result, RunError};
 
 /// What [`score_saved_model`] did.
@@ -73,6 +76,14 @@ pub async fn score_saved_model(
         .read_parquet(features.url().to_string(), ParquetReadOptions::default())
         .await
         .map_err(RunError::engine(step))?;
+    // A keyed run's features carry `user_key`: the scores keep that name.
+    let ids = match df.schema().has_column_with_unqualified_name(USER_KEY) {
+        true => UserIds::Keyed,
+        false => UserIds::Raw,
+    };
+    let df = df
+        .with_column_renamed(USER_KEY, USER_ID)
+        .map_err(RunError::engine(step))?;
     let columns: Vec<String> = df
         .schema()
         .fields()
@@ -102,7 +113,7 @@ pub async fn score_saved_model(
     let p = churn
         .predict_proba(&frame.x)
         .map_err(RunError::model(MODEL))?;
-    let batch = crate::churn_tables::scores_batch(&churn, &frame, &p);
+    let batch = published_batch(crate::churn_tables::scores_batch(&churn, &frame, &p), ids)?;
     let schema = batch.schema();
     let written =
         lifecycle_storage::write_parquet(output, schema, futures::stream::iter(vec![Ok(batch)]))

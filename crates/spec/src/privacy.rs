@@ -1,8 +1,15 @@
-//! `[privacy]`: pseudonymous user ids.
+//! `[privacy]`: pseudonymous user ids and erasure requests.
+
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::raw::{CsvOptions, SourceSpec, TextOptions};
+use crate::valid::{ValidSource, validate_source};
 use crate::{Result, SpecError};
+
+/// The input table of erasure requests (its contract: [`crate::Contract`]).
+pub const ERASURES: &str = "erasures";
 
 /// `[privacy]`
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
@@ -12,10 +19,57 @@ pub struct PrivacySettings {
     /// `user_key = hex(HMAC-SHA256(key, user_id))` instead of `user_id`. Unset: raw ids.
     #[serde(default)]
     pub id_key_env: Option<String>,
+    /// A Parquet or CSV file (or folder) of erasure requests: `user_id`, `requested_at`, and
+    /// optionally `request_id`. Those users' rows are dropped from every input as it is read.
+    #[serde(default)]
+    pub erase_list: Option<String>,
 }
 
-/// Checks `[privacy]`: a variable name is letters, digits and `_`, not starting with a digit.
-pub(crate) fn validate_privacy(p: &PrivacySettings) -> Result<()> {
+/// `[privacy]`, checked.
+#[derive(Debug, Clone, Default)]
+pub struct ValidPrivacy {
+    pub id_key_env: Option<String>,
+    /// The erasure requests, read as the input table [`ERASURES`].
+    pub erase_list: Option<ValidSource>,
+}
+
+/// Checks `[privacy]`; relative paths resolve against `base`.
+pub(crate) fn validate(p: &PrivacySettings, base: &Path) -> Result<ValidPrivacy> {
+    validate_privacy(p)?;
+    let erase_list = p
+        .erase_list
+        .as_ref()
+        .map(|url| erase_list_source(url, base))
+        .transpose()?;
+    Ok(ValidPrivacy {
+        id_key_env: p.id_key_env.clone(),
+        erase_list,
+    })
+}
+
+/// The erase list as an input table; errors name `privacy.erase_list`.
+fn erase_list_source(url: &str, base: &Path) -> Result<ValidSource> {
+    let spec = SourceSpec {
+        url: url.to_string(),
+        format: None,
+        partition_key: "dt".into(),
+        filter: None,
+        columns: Default::default(),
+        csv: CsvOptions::default(),
+        text: TextOptions::default(),
+        attributes: vec![],
+    };
+    validate_source(ERASURES, &spec, base).map_err(|e| match e {
+        SpecError::Invalid { reason, .. } => SpecError::Invalid {
+            setting: "privacy.erase_list".into(),
+            reason,
+        },
+        e => e,
+    })
+}
+
+/// Checks `id_key_env`: a variable name is letters, digits and `_`, not starting with a digit.
+fn validate_privacy(p: &PrivacySettings) -> Result<()> {
     let Some(var) = &p.id_key_env else {
         return Ok(());
     };
@@ -42,6 +96,7 @@ mod tests {
     fn a_variable_name_is_checked_never_a_key() {
         let of = |v: &str| PrivacySettings {
             id_key_env: Some(v.into()),
+            erase_list: None,
         };
         assert!(validate_privacy(&PrivacySettings::default()).is_ok());
         assert!(validate_privacy(&of("LIFECYCLE_ID_KEY")).is_ok());

@@ -53,6 +53,11 @@ impl Contract {
                 ("campaign", false, Text),
                 ("sent_at", true, Time),
             ],
+            crate::privacy::ERASURES => &[
+                ("user_id", true, Text),
+                ("requested_at", true, Time),
+                ("request_id", false, Text),
+            ],
             _ => &[],
         }
     }
@@ -169,7 +174,7 @@ pub struct ValidJobSpec {
     pub cohorts: crate::CohortSettings,
     pub funnels: Vec<crate::FunnelSpec>,
     pub monitoring: crate::MonitoringSettings,
-    pub privacy: crate::PrivacySettings,
+    pub privacy: crate::ValidPrivacy,
     /// Consent, contacts, holdout, caps and audiences.
     pub activation: crate::ValidActivation,
     /// The spec as written, for the run manifest.
@@ -228,7 +233,7 @@ impl JobSpec {
         crate::analyses::validate_cohorts(&self)?;
         crate::analyses::validate_funnels(&self.funnels)?;
         crate::analyses::validate_monitoring(&self.monitoring)?;
-        crate::privacy::validate_privacy(&self.privacy)?;
+        let privacy = crate::privacy::validate(&self.privacy, &base)?;
 
         Ok(ValidJobSpec {
             name: self.job.name.clone(),
@@ -255,7 +260,7 @@ impl JobSpec {
             cohorts: self.cohorts.clone(),
             funnels: self.funnels.clone(),
             monitoring: self.monitoring.clone(),
-            privacy: self.privacy.clone(),
+            privacy,
             source: self,
         })
     }

@@ -13,7 +13,7 @@ use crate::tables::Table;
 /// Rows read, filtered, quarantined by rule, and the time each step took.
 pub(super) fn input(m: &Manifest) -> Section {
     let files: usize = m.inputs.iter().map(|i| i.files.len()).sum();
-    let facts = vec![
+    let mut facts = vec![
         ("event rows read".to_string(), m.rows.read.to_string()),
         (
             "filtered by the spec".to_string(),
@@ -23,6 +23,13 @@ pub(super) fn input(m: &Manifest) -> Section {
         ("good".to_string(), m.rows.good.to_string()),
         ("input files".to_string(), files.to_string()),
     ];
+    if m.rows.erased > 0 {
+        let erased = (
+            "of erased users, dropped".to_string(),
+            m.rows.erased.to_string(),
+        );
+        facts.insert(2, erased);
+    }
     let rules = m.quality.iter().map(|(rule, n)| Bar {
         highlight: *n > 0,
         ..Bar::new(rule.clone(), *n as f64)

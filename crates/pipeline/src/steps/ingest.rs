@@ -5,6 +5,7 @@
 //! counted per rule.
 
 use lifecycle_features::duplicates::{self, Found};
+use lifecycle_features::erasure;
 use lifecycle_features::input::find_unreadable;
 use lifecycle_features::quality::{self, Distinct};
 use lifecycle_features::sql::{self, views};
@@ -38,6 +39,7 @@ pub(crate) async fn read(run: &mut Run<'_>) -> Result<Option<u64>> {
         (spec.items.as_ref(), false),
         (spec.activation.consent.as_ref().map(|(c, _)| c), false),
         (spec.activation.contacts.as_ref(), false),
+        (spec.privacy.erase_list.as_ref(), false),
     ] {
         let Some(src) = src else { continue };
         let setting = format!("{}.url", src.table);
@@ -49,6 +51,7 @@ pub(crate) async fn read(run: &mut Run<'_>) -> Result<Option<u64>> {
             lifecycle_features::input::register_input(&run.ctx, src, &loc, pruned, ids).await?;
         run.inputs.push(input);
     }
+    let erased = erase(run).await?;
     let q = spec.quality.max_future_hours;
     quality::register_checked(&run.ctx, &spec.purchase_types, run.run_time, q).await?;
     if !run.out.publishes() {
@@ -57,8 +60,28 @@ pub(crate) async fn read(run: &mut Run<'_>) -> Result<Option<u64>> {
     let q = Query::new(&run.ctx, "count rows");
     run.rows.read = q.count(&sql::row_count(views::EVENTS_RAW)).await?;
     let mapped = q.count(&sql::row_count(views::EVENTS_MAPPED)).await?;
-    run.rows.filtered = run.rows.read - mapped;
+    if erased {
+        let listed = erasure::listed_view("events");
+        let listed = q.count(&sql::row_count(&listed)).await?;
+        run.rows.erased = listed - mapped;
+    }
+    run.rows.filtered = run.rows.read - mapped - run.rows.erased;
     Ok(Some(run.rows.read))
+}
+
+/// Drops the erase list's users from every input with user ids; whether there was a list.
+async fn erase(run: &Run<'_>) -> Result<bool> {
+    if run.spec.privacy.erase_list.is_none() {
+        return Ok(false);
+    }
+    let ids = erasure::erased_ids(&run.ctx).await?;
+    tracing::info!(users = ids.len(), "erase list read");
+    for table in erasure::ERASED_FROM {
+        if run.inputs.iter().any(|i| i.table == table) {
+            erasure::drop_erased(&run.ctx, table, &ids).await?;
+        }
+    }
+    Ok(true)
 }
 
 /// Stages the good events, writes `quarantine`, and counts its rows per rule. Both read the
@@ -151,7 +174,7 @@ async fn write_quarantine(run: &mut Run<'_>, bad_rows: bool, grouped: bool) -> R
         .counts_by(&quality::rule_counts_sql(views::QUARANTINE_WRITTEN))
         .await?;
     let bad: u64 = run.quality.values().sum();
-    let mapped = run.rows.read - run.rows.filtered;
+    let mapped = run.rows.read - run.rows.filtered - run.rows.erased;
     run.rows = RowCounts {
         bad,
         good: mapped - bad,
