@@ -258,6 +258,19 @@ pub fn lifecycle_out(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// `lifecycle score --model MODEL --features FEATURES --output OUTPUT`: exit code, stdout, stderr.
+pub fn lifecycle_score(model: &Path, features: &Path, output: &Path) -> (i32, String, String) {
+    lifecycle_out(&[
+        "score",
+        "--model",
+        model.to_str().unwrap(),
+        "--features",
+        features.to_str().unwrap(),
+        "--output",
+        output.to_str().unwrap(),
+    ])
+}
+
 /// Runs the real `lifecycle` binary; returns its exit code and stderr.
 pub fn lifecycle(args: &[&str]) -> (i32, String) {
     let (code, _, err) = lifecycle_out(args);

@@ -340,15 +340,7 @@ async fn score_reproduces_the_runs_scores_from_the_saved_model() {
     let out = dir.path().join("out");
     let features = out.join("user_features/run_date=2024-06-01/part-0.parquet");
     let rescored = dir.path().join("rescored.parquet");
-    let (code, stdout, stderr) = lifecycle_out(&[
-        "score",
-        "--model",
-        out.to_str().unwrap(),
-        "--features",
-        features.to_str().unwrap(),
-        "--output",
-        rescored.to_str().unwrap(),
-    ]);
+    let (code, stdout, stderr) = lifecycle_score(&out, &features, &rescored);
     assert_eq!(code, 0, "{stderr}");
     assert!(
         stdout.contains(&s.manifest.models.churn.as_ref().unwrap().artifact),
@@ -383,15 +375,7 @@ async fn score_reproduces_the_runs_scores_from_the_saved_model() {
         .replace("\"format_version\": 1", "\"format_version\": 2");
     let old = dir.path().join("old.json");
     std::fs::write(&old, text).unwrap();
-    let (code, _, stderr) = lifecycle_out(&[
-        "score",
-        "--model",
-        old.to_str().unwrap(),
-        "--features",
-        features.to_str().unwrap(),
-        "--output",
-        rescored.to_str().unwrap(),
-    ]);
+    let (code, _, stderr) = lifecycle_score(&old, &features, &rescored);
     assert_eq!(code, 1);
     assert!(stderr.contains("format_version Some(2)"), "{stderr}");
 }

@@ -18,7 +18,7 @@ const VAR: &str = "LIFECYCLE_TEST_ID_KEY";
 const KEY: &str = "a test key of thirty-two bytes!!";
 
 /// Runs the binary on `spec` as of `date`, with the key in the environment or not.
-fn run(spec: &Path, date: &str, key: Option<&str>) -> (i32, String) {
+fn run_binary(spec: &Path, date: &str, key: Option<&str>) -> (i32, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_lifecycle"));
     cmd.args(["run", spec.to_str().unwrap(), "--as-of", date])
         .env("LIFECYCLE_LOG", "warn")
@@ -113,7 +113,7 @@ fn keyed_runs_publish_no_raw_id_and_the_same_keys_every_run() {
     .unwrap();
     let out = demo.join("keyed");
 
-    let (code, err) = run(&spec, "2024-06-29", None);
+    let (code, err) = run_binary(&spec, "2024-06-29", None);
     assert_eq!(code, 2, "{err}");
     assert!(
         err.contains("privacy.id_key_env") && err.contains(VAR),
@@ -125,7 +125,7 @@ fn keyed_runs_publish_no_raw_id_and_the_same_keys_every_run() {
     );
 
     for date in ["2024-06-29", "2024-07-06"] {
-        let (code, err) = run(&spec, date, Some(KEY));
+        let (code, err) = run_binary(&spec, date, Some(KEY));
         assert_eq!(code, 0, "{date}: {err}");
     }
     let raw = raw_ids(&demo.join("data/users.parquet"));
@@ -165,15 +165,7 @@ fn keyed_runs_publish_no_raw_id_and_the_same_keys_every_run() {
     // `lifecycle score` on keyed features writes keyed scores, the run's own.
     let features = out.join("user_features/run_date=2024-07-06/part-0.parquet");
     let rescored = demo.join("rescored.parquet");
-    let (code, _, err) = lifecycle_out(&[
-        "score",
-        "--model",
-        out.to_str().unwrap(),
-        "--features",
-        features.to_str().unwrap(),
-        "--output",
-        rescored.to_str().unwrap(),
-    ]);
+    let (code, _, err) = lifecycle_score(&out, &features, &rescored);
     assert_eq!(code, 0, "{err}");
     let mut run_keys = Table::read(&out, "churn_scores", "2024-07-06").strings("user_key");
     let mut score_keys = column_strings(&rescored, "user_key");
@@ -328,4 +320,97 @@ fn erased_users_are_dropped_as_read_and_the_tables_equal_a_run_without_them() {
             "{name} differs from the run without the erased users"
         );
     }
+}
+
+#[tokio::test]
+async fn retention_removes_exactly_the_old_dates_and_empties_old_quarantines() {
+    let dir = tempfile::tempdir().unwrap();
+    write_events(
+        &dir.path().join("events/part-0.parquet"),
+        &[
+            ("a", "2024-02-01T10:00:00Z", "view", None, None),
+            (
+                "b",
+                "2024-02-02T10:00:00Z",
+                "purchase",
+                Some("i"),
+                Some(2.0),
+            ),
+            ("c", "2024-02-03T10:00:00Z", "purchase", Some("i"), None),
+        ],
+    );
+    let body = "[events]\nurl = \"events/\"\n[quality]\nmax_bad_fraction = 0.5\n\
+                [retention]\ndays = 2\nquarantine_days = 1\n";
+    let spec = write_spec(dir.path(), body);
+    let mut runs = vec![];
+    for date in ["2024-02-10", "2024-02-11", "2024-02-12", "2024-02-13"] {
+        let s = run(&spec, date, &format!("{date}T06:00:00Z"))
+            .await
+            .unwrap();
+        runs.push(s);
+    }
+    let removed: Vec<Vec<String>> = runs
+        .iter()
+        .map(|s| {
+            let r = s.retention.as_ref().unwrap();
+            r.dates_removed.iter().map(|d| d.to_string()).collect()
+        })
+        .collect();
+    assert_eq!(
+        removed,
+        [
+            vec![],
+            vec![],
+            vec!["2024-02-10".to_string()],
+            vec!["2024-02-11".to_string()]
+        ]
+    );
+    let out = dir.path().join("out");
+    for (rel, _) in snapshot(&out) {
+        assert!(
+            !rel.contains("run_date=2024-02-10") && !rel.contains("run_date=2024-02-11"),
+            "{rel} left"
+        );
+        for s in &runs[..2] {
+            assert!(
+                !rel.contains(s.manifest.run_id()),
+                "{rel}: a removed date's run folder"
+            );
+        }
+    }
+    for s in &runs[2..] {
+        assert!(
+            out.join("_runs").join(s.manifest.run_id()).is_dir(),
+            "a kept date's run folder"
+        );
+    }
+    let quarantined = |date: &str| {
+        let path = out.join(format!("quarantine/run_date={date}/part-0.parquet"));
+        let file = fs::File::open(path).unwrap();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+        reader.metadata().file_metadata().num_rows()
+    };
+    assert_eq!(
+        (quarantined("2024-02-12"), quarantined("2024-02-13")),
+        (0, 1)
+    );
+    assert_eq!(
+        Table::read(&out, "user_features", "2024-02-12").len(),
+        2,
+        "kept tables as they were"
+    );
+
+    // `gc --retention-days` counts back from today: every date of 2024 is old by now.
+    let (code, stdout, err) =
+        lifecycle_out(&["gc", out.to_str().unwrap(), "--retention-days", "1"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        stdout.contains("removed 2 date(s) [2024-02-12, 2024-02-13]"),
+        "{stdout}"
+    );
+    let left: Vec<String> = snapshot(&out).into_iter().map(|(rel, _)| rel).collect();
+    assert!(
+        left.iter().all(|rel| !rel.contains("run_date=")),
+        "{left:?}"
+    );
 }

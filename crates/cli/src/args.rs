@@ -112,6 +112,13 @@ pub(crate) struct GcArgs {
     /// Keep unreferenced run data younger than this (readers may still be reading it).
     #[arg(long, default_value_t = 24.0)]
     pub grace_hours: f64,
+    /// Also delete committed dates older than this many days before today (UTC), as a job's
+    /// `[retention] days` does after each run.
+    #[arg(long)]
+    pub retention_days: Option<u32>,
+    /// Also empty the quarantine of dates older than this many days before today (UTC).
+    #[arg(long)]
+    pub quarantine_days: Option<u32>,
     #[command(flatten)]
     pub store: StoreArgs,
 }

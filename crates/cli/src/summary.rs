@@ -49,6 +49,9 @@ pub(crate) fn print_summary(s: &RunSummary) {
             ),
         }
     }
+    if let Some(r) = s.retention.as_ref() {
+        print_retention(r);
+    }
     println!("\nuser_segments (first rows):\n{}", s.preview);
     if s.preview.contains("| - ") {
         println!("(-: users without a purchase have no RFM scores or segment)");
@@ -116,4 +119,22 @@ fn print_audiences(m: &Manifest) {
             nonzero(&x.suppressed)
         );
     }
+}
+
+/// What `[retention]` (or `gc --retention-days`) deleted.
+pub(crate) fn print_retention(r: &lifecycle_storage::RetentionReport) {
+    let dates: Vec<String> = r.dates_removed.iter().map(|d| d.to_string()).collect();
+    let emptied: Vec<String> = r
+        .quarantines_emptied
+        .iter()
+        .map(|d| d.to_string())
+        .collect();
+    println!(
+        "retention: removed {} date(s) [{}] ({} objects); emptied the quarantine of {} date(s) [{}]",
+        dates.len(),
+        dates.join(", "),
+        r.objects_removed,
+        emptied.len(),
+        emptied.join(", ")
+    );
 }

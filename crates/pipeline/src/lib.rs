@@ -44,6 +44,8 @@ pub use reports::{
     ClvReport, DriftFlag, DriftMetric, FeatureScaling, FeatureShare, LabelMatching, ModelReports,
     MonitoringReport, ObservationSummary, RecommendationReport, SegmentationReport,
 };
-pub use runner::{RunOptions, RunSummary, cutoff_date, run_job, run_job_until, validate_job};
+pub use runner::{
+    RunOptions, RunSummary, cutoff_date, first_kept, run_job, run_job_until, validate_job,
+};
 pub use score::{ScoreSummary, score_saved_model};
 pub use tables::Table;

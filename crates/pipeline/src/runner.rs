@@ -54,6 +54,8 @@ pub struct RunSummary {
     pub preview: String,
     /// The `[exports] notify_url` POST after the commit, when there is one.
     pub notification: Option<crate::Notification>,
+    /// What `[retention]` deleted after the commit, when it is set and succeeded.
+    pub retention: Option<lifecycle_storage::RetentionReport>,
 }
 
 /// The steps of a run, in order. Each runs when its setting turns it on.
@@ -264,9 +266,11 @@ pub async fn run_job_until(
     match crate::lease::keep_lease(&publisher, spec.lease, work).await {
         Ok(mut summary) => {
             let run_folder = publisher.run_file("notification.json");
+            let output = publisher.output().clone();
             publisher.commit(summary.manifest.to_json()).await?;
             tracing::info!(run_id = %summary.manifest.run_id(), %run_date, "run committed");
             summary.notification = notify_committed(spec, &summary.manifest, run_folder).await;
+            summary.retention = retain(spec, &output, run_date).await;
             Ok(summary)
         }
         Err(e) => {
@@ -276,6 +280,39 @@ pub async fn run_job_until(
             Err(crate::engine::explain(e, &spec.engine))
         }
     }
+}
+
+/// Applies `[retention]` after a commit, counting back from the run's date. A failure is
+/// logged, never an error: the commit stands, and the next run or `lifecycle gc` retries.
+async fn retain(
+    spec: &ValidJobSpec,
+    output: &lifecycle_storage::Location,
+    run_date: NaiveDate,
+) -> Option<lifecycle_storage::RetentionReport> {
+    let r = spec.retention;
+    if r.days.is_none() && r.quarantine_days.is_none() {
+        return None;
+    }
+    let keep_since = r
+        .days
+        .map(|n| first_kept(run_date, n))
+        .unwrap_or(NaiveDate::MIN);
+    let quarantine = r.quarantine_days.map(|n| first_kept(run_date, n));
+    match lifecycle_storage::apply_retention(output, keep_since, quarantine).await {
+        Ok(report) => {
+            tracing::info!(dates = ?report.dates_removed, quarantines = ?report.quarantines_emptied, "retention applied");
+            Some(report)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "could not apply [retention]; the run is committed all the same");
+            None
+        }
+    }
+}
+
+/// The first date `days` of retention keep, counting back from `date` (kept itself).
+pub fn first_kept(date: NaiveDate, days: u32) -> NaiveDate {
+    date - chrono::Duration::days(days as i64 - 1)
 }
 
 /// Sends the `notify_url` POST of a committed run and saves its outcome in the run's folder
@@ -335,6 +372,7 @@ async fn run_and_summarise(
         stages,
         preview,
         notification: None,
+        retention: None,
     })
 }
 

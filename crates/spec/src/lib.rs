@@ -48,7 +48,7 @@ pub use error::{DataError, MAX_DAYS, Result, SpecError};
 pub use models::{
     ChurnActivity, ChurnModelKind, ChurnSettings, ClassWeight, GbdtSettings, SegmentationSettings,
 };
-pub use privacy::{ERASURES, PrivacySettings, ValidPrivacy};
+pub use privacy::{ERASURES, PrivacySettings, RetentionSettings, ValidPrivacy};
 pub use raw::{
     ClusterSettings, ClvSettings, ColumnMap, CsvOptions, EventTypes, FeatureSettings, InputFormat,
     JobSection, JobSpec, QualitySettings, SourceSpec, StageRule, StageSettings, StorageSettings,

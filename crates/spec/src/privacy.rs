@@ -1,4 +1,5 @@
-//! `[privacy]`: pseudonymous user ids and erasure requests.
+//! `[privacy]`: pseudonymous user ids and erasure requests; `[retention]`: how long committed
+//! dates and the quarantine are kept.
 
 use std::path::Path;
 
@@ -23,6 +24,48 @@ pub struct PrivacySettings {
     /// optionally `request_id`. Those users' rows are dropped from every input as it is read.
     #[serde(default)]
     pub erase_list: Option<String>,
+}
+
+/// `[retention]`: committed dates older than `days` before a run's date are deleted after its
+/// commit (and by `lifecycle gc`); the quarantine, which holds raw input rows, is emptied after
+/// `quarantine_days`. Unset: kept forever.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSettings {
+    #[serde(default)]
+    pub days: Option<u32>,
+    #[serde(default)]
+    pub quarantine_days: Option<u32>,
+}
+
+/// Checks `[retention]`: at least a day each, the quarantine kept no longer than the dates.
+pub(crate) fn validate_retention(r: &RetentionSettings) -> Result<()> {
+    for (setting, days) in [
+        ("retention.days", r.days),
+        ("retention.quarantine_days", r.quarantine_days),
+    ] {
+        match days {
+            Some(0) => {
+                return Err(SpecError::invalid(
+                    setting,
+                    "must be at least 1 (a run keeps its own date)",
+                ));
+            }
+            Some(n) => crate::error::check_days(setting, n as u64)?,
+            None => {}
+        }
+    }
+    if let (Some(days), Some(q)) = (r.days, r.quarantine_days)
+        && q > days
+    {
+        return Err(SpecError::invalid(
+            "retention.quarantine_days",
+            format!(
+                "{q} is longer than retention.days ({days}): the quarantine goes with its date"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// `[privacy]`, checked.
@@ -103,6 +146,26 @@ mod tests {
         for bad in ["", "9KEY", "my key", "s3cr3t-v@lue"] {
             let err = validate_privacy(&of(bad)).unwrap_err().to_string();
             assert!(err.contains("privacy.id_key_env"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn retention_keeps_at_least_a_day_and_the_quarantine_no_longer_than_its_dates() {
+        let of = |days, quarantine_days| RetentionSettings {
+            days,
+            quarantine_days,
+        };
+        assert!(validate_retention(&of(None, None)).is_ok());
+        assert!(validate_retention(&of(Some(400), Some(30))).is_ok());
+        assert!(validate_retention(&of(None, Some(30))).is_ok());
+        for (bad, setting) in [
+            (of(Some(0), None), "retention.days"),
+            (of(None, Some(0)), "retention.quarantine_days"),
+            (of(Some(10), Some(30)), "retention.quarantine_days"),
+            (of(Some(100_000), None), "retention.days"),
+        ] {
+            let err = validate_retention(&bad).unwrap_err().to_string();
+            assert!(err.contains(setting), "{bad:?}: {err}");
         }
     }
 }

@@ -64,6 +64,9 @@ pub struct JobSpec {
     /// Pseudonymous ids (`[privacy]`).
     #[serde(default)]
     pub privacy: crate::PrivacySettings,
+    /// How long committed dates are kept (`[retention]`).
+    #[serde(default)]
+    pub retention: crate::RetentionSettings,
     /// The folder relative paths resolve against (the spec file's folder); not part of the TOML.
     #[serde(skip)]
     pub base_dir: PathBuf,

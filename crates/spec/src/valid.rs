@@ -175,6 +175,7 @@ pub struct ValidJobSpec {
     pub funnels: Vec<crate::FunnelSpec>,
     pub monitoring: crate::MonitoringSettings,
     pub privacy: crate::ValidPrivacy,
+    pub retention: crate::RetentionSettings,
     /// Consent, contacts, holdout, caps and audiences.
     pub activation: crate::ValidActivation,
     /// The spec as written, for the run manifest.
@@ -234,6 +235,7 @@ impl JobSpec {
         crate::analyses::validate_funnels(&self.funnels)?;
         crate::analyses::validate_monitoring(&self.monitoring)?;
         let privacy = crate::privacy::validate(&self.privacy, &base)?;
+        crate::privacy::validate_retention(&self.retention)?;
 
         Ok(ValidJobSpec {
             name: self.job.name.clone(),
@@ -261,6 +263,7 @@ impl JobSpec {
             funnels: self.funnels.clone(),
             monitoring: self.monitoring.clone(),
             privacy,
+            retention: self.retention,
             source: self,
         })
     }

@@ -21,6 +21,7 @@ mod aws_profile;
 mod location;
 mod parquet_io;
 mod publish;
+mod retention;
 mod text_io;
 
 pub use aws_profile::aws_profile_env;
@@ -30,6 +31,7 @@ pub use publish::{
     Commit, CommitRecord, CommittedTable, GcReport, LeaseInfo, MANIFEST_TABLE, Publisher, commits,
     committed_runs, gc, latest_commit, materialize, read_commit, read_manifest, table_partition,
 };
+pub use retention::{RetentionReport, apply_retention};
 pub use text_io::{TextFormat, write_text};
 
 /// Result with a [`StorageError`] by default.

@@ -61,6 +61,20 @@ where
     Ok(WriteStats { rows, bytes })
 }
 
+/// The schema and row count of the Parquet file at `loc`, from its footer.
+pub(crate) async fn parquet_footer(loc: &Location) -> Result<(SchemaRef, u64)> {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let bytes = loc.get_bytes().await?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(|source| {
+        StorageError::Parquet {
+            url: loc.url().to_string(),
+            source,
+        }
+    })?;
+    let rows = builder.metadata().file_metadata().num_rows().max(0) as u64;
+    Ok((builder.schema().clone(), rows))
+}
+
 /// The batches of the Parquet file at `loc`, in file order. The file is fetched whole (the
 /// tables read back this way are per-user outputs, small next to the events), then decoded a
 /// batch at a time.

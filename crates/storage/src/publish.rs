@@ -258,7 +258,7 @@ async fn written_by(loc: &Location, run_id: &str) -> Result<bool> {
     })
 }
 
-async fn delete(output: &Location, path: &Path) -> Result<()> {
+pub(crate) async fn delete(output: &Location, path: &Path) -> Result<()> {
     match output.store().delete(path).await {
         Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
         Err(source) => Err(StorageError::Store {
@@ -284,7 +284,7 @@ fn numbered(name: &str, prefix: &str) -> Option<u64> {
         .ok()
 }
 
-fn date_of(path: &Path) -> Option<NaiveDate> {
+pub(crate) fn date_of(path: &Path) -> Option<NaiveDate> {
     path.parts().find_map(|p| {
         let d = p.as_ref().strip_prefix("run_date=")?.to_string();
         NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok()
@@ -354,7 +354,7 @@ pub async fn read_commit(output: &Location, date: NaiveDate) -> Result<CommitRec
 }
 
 /// The location of an object path that lies under `output`.
-fn output_at(output: &Location, path: &Path) -> Location {
+pub(crate) fn output_at(output: &Location, path: &Path) -> Location {
     let rel = path
         .as_ref()
         .strip_prefix(output.path().as_ref())
@@ -363,12 +363,19 @@ fn output_at(output: &Location, path: &Path) -> Location {
 }
 
 /// The run folder of a committed manifest's `run_id`.
-fn run_folder(output: &Location, run_id: &str) -> Location {
+pub(crate) fn run_folder(output: &Location, run_id: &str) -> Location {
     output.join(&format!("{RUNS}/{run_id}/"))
 }
 
-/// Copies `from` to `to` within `output`'s store.
+/// Copies `from` to `to` within `output`'s store, unless `to` already is `from` (same entity
+/// tag and size). Besides saving the copy, that matters on a local disk: object_store copies
+/// there by a hard link to `to#N` renamed onto `to`, and a rename onto another link of the same
+/// file does nothing, so every repeated copy (each `gc`'s re-materialization) left a `to#N`
+/// file behind that no listing shows.
 async fn copy(output: &Location, from: &Location, to: &Location) -> Result<()> {
+    if same_object(output, from, to).await? {
+        return Ok(());
+    }
     output
         .store()
         .copy(from.path(), to.path())
@@ -377,6 +384,27 @@ async fn copy(output: &Location, from: &Location, to: &Location) -> Result<()> {
             url: to.url().to_string(),
             source,
         })
+}
+
+/// Whether `to` holds the object at `from` already (an absent `to` does not).
+async fn same_object(output: &Location, from: &Location, to: &Location) -> Result<bool> {
+    let head = |loc: &Location| {
+        let loc = loc.clone();
+        async move {
+            match output.store().head(loc.path()).await {
+                Ok(meta) => Ok(Some(meta)),
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(source) => Err(StorageError::Store {
+                    url: loc.url().to_string(),
+                    source,
+                }),
+            }
+        }
+    };
+    let (Some(a), Some(b)) = (head(from).await?, head(to).await?) else {
+        return Ok(false);
+    };
+    Ok(a.e_tag.is_some() && a.e_tag == b.e_tag && a.size == b.size)
 }
 
 /// Makes the stable copies of `date` (`<table>/run_date=D/part-0.parquet` and
@@ -718,6 +746,36 @@ mod tests {
             .abort()
             .await
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn repeated_materialization_on_a_local_disk_leaves_no_hidden_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = url::Url::from_directory_path(dir.path()).unwrap();
+        let out = Stores::default().open(&url).unwrap();
+        let p = Publisher::begin(out.clone(), d("2024-04-01"), HOUR)
+            .await
+            .unwrap();
+        p.staging_file("t").put_bytes(b"x".to_vec()).await.unwrap();
+        let m = manifest(&p, &["t"]);
+        p.commit(m).await.unwrap();
+        for _ in 0..3 {
+            gc(&out, HOUR, Utc::now()).await.unwrap();
+        }
+        let mut stack = vec![dir.path().to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let path = e.unwrap().path();
+                assert!(
+                    !path.to_string_lossy().contains('#'),
+                    "{} left behind",
+                    path.display()
+                );
+                if path.is_dir() {
+                    stack.push(path);
+                }
+            }
+        }
     }
 
     #[tokio::test]

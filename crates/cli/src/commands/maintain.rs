@@ -10,7 +10,19 @@ use crate::args::{GcArgs, ScoreArgs};
 pub(crate) async fn gc(a: &GcArgs) -> anyhow::Result<()> {
     let out = a.store.open(&a.location)?;
     let grace = std::time::Duration::from_secs_f64(a.grace_hours.max(0.0) * 3600.0);
-    let r = lifecycle_storage::gc(&out, grace, chrono::Utc::now()).await?;
+    let now = chrono::Utc::now();
+    if a.retention_days.is_some() || a.quarantine_days.is_some() {
+        let today = now.date_naive();
+        let first = |n: u32| lifecycle_pipeline::first_kept(today, n.max(1));
+        let keep_since = a
+            .retention_days
+            .map(first)
+            .unwrap_or(chrono::NaiveDate::MIN);
+        let quarantine = a.quarantine_days.map(first);
+        let r = lifecycle_storage::apply_retention(&out, keep_since, quarantine).await?;
+        crate::summary::print_retention(&r);
+    }
+    let r = lifecycle_storage::gc(&out, grace, now).await?;
     println!(
         "removed {} run folder(s), kept {} within the grace period, removed {} lease(s), \
          checked the stable copies of {} date(s)",
