@@ -8,6 +8,7 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float64Type};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use lifecycle_cluster::{ExecutorOptions, SchedulerHandle, SchedulerOptions};
+use lifecycle_features::pseudonym::IdKey;
 use lifecycle_pipeline::{RunOptions, RunSummary};
 use lifecycle_spec::JobSpec;
 use lifecycle_storage::Location;
@@ -33,6 +34,11 @@ impl InProcessCluster {
     /// A scheduler on a free port and `executors` executors with two task slots each and no
     /// credentials of their own: whatever they read, they read with the session's settings.
     pub async fn start(executors: usize) -> InProcessCluster {
+        InProcessCluster::start_keyed(executors, None).await
+    }
+
+    /// [`InProcessCluster::start`] with executors that key ids with `key`.
+    pub async fn start_keyed(executors: usize, key: Option<IdKey>) -> InProcessCluster {
         let scheduler = lifecycle_cluster::start_scheduler(SchedulerOptions::local())
             .await
             .unwrap();
@@ -54,6 +60,7 @@ impl InProcessCluster {
                 memory_limit: Some(512 << 20),
                 heartbeat_interval_secs: 1,
                 env: vec![],
+                id_key: key.clone(),
                 ..ExecutorOptions::default()
             };
             tokio::spawn(async move {
@@ -214,11 +221,11 @@ fn daily_job_on_ballista_matches_the_local_run() {
     big_stack_runtime().block_on(daily_job_on_ballista());
 }
 
-async fn daily_job_on_ballista() {
-    let s3 = S3Server::start(&["lake"]).await;
+/// `users` users of generated data in `s3://lake/data/`, and the options of a run at its end.
+async fn demo_data(s3: &S3Server, users: u64) -> RunOptions {
     let data = tempfile::tempdir().unwrap();
     let params = GeneratorParams {
-        users: 400,
+        users,
         ..GeneratorParams::default()
     };
     lifecycle_synth::generate(&params, data.path()).unwrap();
@@ -229,13 +236,18 @@ async fn daily_job_on_ballista() {
             .await
             .unwrap();
     }
-    let opts = RunOptions {
+    RunOptions {
         as_of: Some(params.end()),
         run_time: params.end().and_hms_opt(6, 0, 0).unwrap().and_utc(),
         // The client's credentials come from its environment, as in a pod with a Secret.
         stores: s3.stores(KEY, SECRET),
-        progress: None,
-    };
+        ..RunOptions::default()
+    }
+}
+
+async fn daily_job_on_ballista() {
+    let s3 = S3Server::start(&["lake"]).await;
+    let opts = demo_data(&s3, 400).await;
 
     let local = lifecycle_pipeline::run_job(&demo_spec(&s3, "s3://lake/local/", None), &opts)
         .await
@@ -271,6 +283,56 @@ async fn daily_job_on_ballista() {
         assert!(tables.iter().any(|x| x == t), "{t} compared: {tables:?}");
     }
     assert!(remote.manifest.commit.outputs["user_features"].rows > 300);
+}
+
+#[test]
+fn keyed_ids_on_ballista_equal_the_local_keys_and_another_key_is_refused() {
+    big_stack_runtime().block_on(keyed_job_on_ballista());
+}
+
+/// Executors key ids with their own key (it never travels in a plan): a keyed run on them
+/// publishes what the same run publishes locally, and a run whose key differs from theirs is
+/// refused before anything is read, naming both fingerprints.
+async fn keyed_job_on_ballista() {
+    let s3 = S3Server::start(&["lake"]).await;
+    let key = IdKey::new(b"the cluster's key, 32 bytes long");
+    let opts = RunOptions {
+        id_key: Some(key.clone()),
+        ..demo_data(&s3, 200).await
+    };
+    let local = lifecycle_pipeline::run_job(&demo_spec(&s3, "s3://lake/local/", None), &opts)
+        .await
+        .unwrap();
+    let cluster = InProcessCluster::start_keyed(2, Some(key.clone())).await;
+    let url = cluster.scheduler.url();
+    let spec = demo_spec(&s3, "s3://lake/distributed/", Some(&url));
+    let remote = lifecycle_pipeline::run_job(&spec, &opts).await.unwrap();
+    let fingerprint = |s: &RunSummary| s.manifest.privacy.as_ref().unwrap().key_fingerprint.clone();
+    assert_eq!(fingerprint(&remote), key.fingerprint());
+    assert_eq!(fingerprint(&local), key.fingerprint());
+    let json = |s: &RunSummary| serde_json::to_value(&s.manifest).unwrap();
+    let tables = assert_same_outputs(&json(&local), &json(&remote), |u| s3.open(u)).await;
+    assert!(tables.iter().any(|t| t == "user_features"), "{tables:?}");
+    let features = s3.open(&remote.manifest.commit.outputs["user_features"].url);
+    let columns = rows(features.get_bytes().await.unwrap()).columns;
+    assert_eq!(columns[0].0, "user_key");
+
+    let other = IdKey::new(b"not the cluster's key, 32 bytes!");
+    let opts = RunOptions {
+        id_key: Some(other.clone()),
+        ..opts
+    };
+    let spec = demo_spec(&s3, "s3://lake/refused/", Some(&url));
+    let err = lifecycle_pipeline::run_job(&spec, &opts).await.unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{err}");
+    let text = err.to_string();
+    for part in [
+        "privacy.id_key_env",
+        &key.fingerprint(),
+        &other.fingerprint(),
+    ] {
+        assert!(text.contains(part), "{part} in {text}");
+    }
 }
 
 /// Ballista 55's adaptive planner (`ballista.planner.adaptive.enabled`, on by default) returned

@@ -124,7 +124,7 @@ impl Backend {
                 .unwrap()
                 .into(),
             stores,
-            progress: None,
+            ..RunOptions::default()
         };
         lifecycle_pipeline::run_job(spec, &opts).await
     }
@@ -243,7 +243,7 @@ async fn a_crash_between_two_tables_leaves_the_previous_run_and_the_date_recover
                     .unwrap()
                     .into(),
                 stores: hanging,
-                progress: None,
+                ..RunOptions::default()
             };
             tokio::spawn(async move { lifecycle_pipeline::run_job(&spec, &opts).await })
         };

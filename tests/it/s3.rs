@@ -260,7 +260,7 @@ pub async fn job_reads_and_writes(remote: &Remote) {
             .unwrap()
             .into(),
         stores: remote.stores.clone(),
-        progress: None,
+        ..RunOptions::default()
     };
     let summary = lifecycle_pipeline::run_job(&raw.validate().unwrap(), &opts)
         .await

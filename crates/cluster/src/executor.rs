@@ -96,6 +96,17 @@ pub struct ExecutorOptions {
     /// Credential variables of this process, under the job's own storage settings.
     #[arg(skip)]
     pub env: Vec<(String, String)>,
+    /// The environment variable holding the key of pseudonymous ids (a job's `[privacy]
+    /// id_key_env`): every executor of a keyed job needs the job's key.
+    #[arg(
+        long,
+        env = "LIFECYCLE_ID_KEY_ENV",
+        default_value = lifecycle_features::pseudonym::DEFAULT_KEY_ENV,
+    )]
+    pub id_key_env: String,
+    /// The key itself, when the caller has it (else read from `id_key_env`).
+    #[arg(skip)]
+    pub id_key: Option<lifecycle_features::pseudonym::IdKey>,
 }
 
 impl Default for ExecutorOptions {
@@ -114,6 +125,8 @@ impl Default for ExecutorOptions {
             memory_limit: None,
             heartbeat_interval_secs: 5,
             env: vec![],
+            id_key_env: lifecycle_features::pseudonym::DEFAULT_KEY_ENV.into(),
+            id_key: None,
         }
     }
 }
@@ -141,6 +154,10 @@ pub async fn run_executor(opts: ExecutorOptions) -> Result<()> {
     for f in nested.into_iter().chain(lifecycle_features::functions()) {
         functions.scalar_functions.insert(f.name().to_string(), f);
     }
+    let user_key = Arc::new(user_key_function(&opts)?);
+    functions
+        .scalar_functions
+        .insert(user_key.name().to_string(), user_key);
     let health = ExecutorHealth::new();
     let config = ExecutorProcessConfig {
         bind_host: opts.bind_host.clone(),
@@ -256,6 +273,28 @@ pub fn parse_bytes(s: &str) -> std::result::Result<u64, String> {
         }
     };
     Ok((n * f64::powi(base, p)).round() as u64)
+}
+
+/// `lc_user_key` with this executor's key: the one given, else the one in `id_key_env`; without
+/// either it plans but fails naming the variable if a keyed job's task calls it. A key too short
+/// to use stops the executor.
+fn user_key_function(opts: &ExecutorOptions) -> Result<datafusion::logical_expr::ScalarUDF> {
+    use lifecycle_features::pseudonym::{self, IdKey, KeyError};
+    let key = match &opts.id_key {
+        Some(key) => Ok(key.clone()),
+        None => IdKey::from_env(&opts.id_key_env),
+    };
+    match key {
+        Ok(key) => {
+            tracing::info!(fingerprint = %key.fingerprint(), "pseudonymous ids keyed");
+            Ok(pseudonym::user_key_udf(key))
+        }
+        Err(KeyError::Missing(_)) => Ok(pseudonym::keyless_user_key_udf(&opts.id_key_env)),
+        Err(e) => Err(ClusterError::Setting {
+            setting: "id-key-env".into(),
+            reason: e.to_string(),
+        }),
+    }
 }
 
 #[cfg(test)]

@@ -18,6 +18,9 @@ use sha2::Sha256;
 /// The SQL name of the function.
 pub const USER_KEY: &str = "lc_user_key";
 
+/// The variable executors read their key from unless told another (`--id-key-env`).
+pub const DEFAULT_KEY_ENV: &str = "LIFECYCLE_ID_KEY";
+
 /// The shortest key accepted, in bytes: HMAC-SHA256 is as strong as its key up to 32 bytes.
 pub const MIN_KEY_BYTES: usize = 16;
 
@@ -45,7 +48,8 @@ pub const USER_ID: &str = "user_id";
 /// A secret HMAC key. It never prints: `Debug` shows its fingerprint only.
 #[derive(Clone)]
 pub struct IdKey {
-    mac: Hmac<Sha256>,
+    /// The HMAC state after the key (shared: cloned per message).
+    mac: Arc<Hmac<Sha256>>,
 }
 
 /// Why a key could not be had from the environment (the message names the variable, never a
@@ -66,7 +70,9 @@ impl IdKey {
     /// A key from its secret bytes (any length; see [`MIN_KEY_BYTES`] for what a run accepts).
     pub fn new(secret: &[u8]) -> IdKey {
         IdKey {
-            mac: Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length"),
+            mac: Arc::new(
+                Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length"),
+            ),
         }
     }
 
@@ -86,7 +92,7 @@ impl IdKey {
 
     /// The HMAC-SHA256 of `message`.
     pub fn mac(&self, message: &[u8]) -> [u8; 32] {
-        let mut mac = self.mac.clone();
+        let mut mac = (*self.mac).clone();
         mac.update(message);
         mac.finalize().into_bytes().into()
     }
@@ -116,21 +122,33 @@ pub fn user_key_udf(key: IdKey) -> ScalarUDF {
     ScalarUDF::from(UserKey {
         signature: Signature::any(1, Volatility::Immutable),
         fingerprint: key.fingerprint(),
-        key,
+        key: Ok(key),
+        known: Mutex::new(HashMap::new()),
+    })
+}
+
+/// `lc_user_key` in a process without a key (a scheduler, which only plans; an executor whose
+/// variable `var` is unset): it plans, and fails naming `var` if a task ever calls it.
+pub fn keyless_user_key_udf(var: &str) -> ScalarUDF {
+    ScalarUDF::from(UserKey {
+        signature: Signature::any(1, Volatility::Immutable),
+        fingerprint: String::new(),
+        key: Err(var.to_string()),
         known: Mutex::new(HashMap::new()),
     })
 }
 
 struct UserKey {
     signature: Signature,
-    key: IdKey,
+    /// The key, or the variable that should have held it.
+    key: Result<IdKey, String>,
     fingerprint: String,
     known: Mutex<HashMap<String, Arc<str>>>,
 }
 
 impl std::fmt::Debug for UserKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "UserKey({:?})", self.key)
+        write!(f, "UserKey({})", self.fingerprint)
     }
 }
 
@@ -149,6 +167,14 @@ impl std::hash::Hash for UserKey {
 impl UserKey {
     /// The keys of `ids` (any string type), row by row.
     fn keys(&self, ids: &ArrayRef) -> datafusion::common::Result<StringArray> {
+        let key = match &self.key {
+            Ok(key) => key,
+            Err(var) => {
+                return datafusion::common::exec_err!(
+                    "{USER_KEY}: this process has no key for pseudonymous ids (the environment variable {var} is not set)"
+                );
+            }
+        };
         let ids = cast(ids, &DataType::Utf8)?;
         let ids = ids
             .as_any()
@@ -159,7 +185,7 @@ impl UserKey {
             id.map(|id| match known.get(id) {
                 Some(k) => k.clone(),
                 None => {
-                    let k: Arc<str> = self.key.user_key(id).into();
+                    let k: Arc<str> = key.user_key(id).into();
                     known.insert(id.to_string(), k.clone());
                     k
                 }

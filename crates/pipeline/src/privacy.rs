@@ -13,26 +13,21 @@ use datafusion::prelude::SessionContext;
 use lifecycle_features::pseudonym::{self, IdKey, USER_ID, UserIds};
 use lifecycle_spec::{SpecError, ValidJobSpec};
 
-use crate::{Result, RunError};
+use crate::{Result, RunError, RunOptions};
 
 /// The column that holds keyed ids in a published table.
 pub const USER_KEY: &str = "user_key";
 
-/// The key `spec` names, read from the environment; None without `[privacy] id_key_env`. A
-/// missing or short key is the spec's fault (exit 2), named by its variable, never shown.
-pub(crate) fn id_key(spec: &ValidJobSpec) -> Result<Option<IdKey>> {
+/// The run's key: the caller's, else the one `spec` names, read from the environment; None
+/// without either. A missing or short key is the spec's fault (exit 2), named by its variable,
+/// never shown.
+pub(crate) fn id_key(spec: &ValidJobSpec, opts: &RunOptions) -> Result<Option<IdKey>> {
+    if let Some(key) = &opts.id_key {
+        return Ok(Some(key.clone()));
+    }
     let Some(var) = &spec.privacy.id_key_env else {
         return Ok(None);
     };
-    if spec.cluster.is_some() {
-        return Err(SpecError::Invalid {
-            setting: "privacy.id_key_env".into(),
-            reason: "pseudonymous ids run locally only so far: a cluster's executors do not \
-                     have the keyed function (run without --cluster)"
-                .into(),
-        }
-        .into());
-    }
     let key = IdKey::from_env(var).map_err(|e| SpecError::Invalid {
         setting: "privacy.id_key_env".into(),
         reason: e.to_string(),
@@ -62,6 +57,47 @@ pub(crate) fn published_batch(batch: RecordBatch, ids: UserIds) -> Result<Record
         step: "publish",
         reason: format!("renaming user_id: {e}"),
     })
+}
+
+/// Checks that the cluster's executors key ids with `key`: they compute `lc_user_key` from their
+/// own environment (the key never travels in a plan), so a run whose executors hold no key or
+/// another one would publish keys that match nothing. Compares fingerprints (the first 8 bytes
+/// of the key of "fingerprint"); the error names both, never a key.
+pub(crate) async fn check_cluster_key(ctx: &SessionContext, key: &IdKey) -> Result<()> {
+    let sql = format!(
+        "SELECT {}(probe) FROM (VALUES ('fingerprint')) AS t(probe)",
+        pseudonym::USER_KEY
+    );
+    let fail = |reason: String| SpecError::Invalid {
+        setting: "privacy.id_key_env".into(),
+        reason,
+    };
+    let q = crate::query::Query::new(ctx, "check the cluster's key");
+    let first = async {
+        let batches = q.collect(&sql).await?;
+        let first = batches.iter().find(|b| b.num_rows() > 0);
+        first.map_or(Ok(vec![]), |b| q.texts(b, 0))
+    };
+    let keys = first.await.map_err(|e| {
+        fail(format!(
+            "the cluster's executors cannot key ids ({e}): start each with the job's key in \
+                 the variable `lifecycle executor --id-key-env` names (default {})",
+            pseudonym::DEFAULT_KEY_ENV
+        ))
+    })?;
+    let theirs: String = keys
+        .first()
+        .and_then(|k| k.as_deref())
+        .map(|k| k.chars().take(16).collect())
+        .unwrap_or_default();
+    match theirs == key.fingerprint() {
+        true => Ok(()),
+        false => Err(fail(format!(
+            "the cluster's executors hold another key (fingerprint {theirs}; this run's is {})",
+            key.fingerprint()
+        ))
+        .into()),
+    }
 }
 
 /// `schema` as published: `user_id` named `user_key` when ids are keyed.

@@ -31,6 +31,9 @@ pub struct RunOptions {
     pub stores: Stores,
     /// Told of each step as it starts and ends (e.g. a terminal display); None: nobody.
     pub progress: Option<std::sync::Arc<dyn crate::Progress>>,
+    /// The key of pseudonymous ids, when the caller has it (e.g. from a secret manager): it
+    /// wins over `[privacy] id_key_env`.
+    pub id_key: Option<IdKey>,
 }
 
 impl Default for RunOptions {
@@ -40,6 +43,7 @@ impl Default for RunOptions {
             run_time: Utc::now(),
             stores: Stores::default(),
             progress: None,
+            id_key: None,
         }
     }
 }
@@ -175,6 +179,9 @@ async fn begin<'a>(
     let run_date = cutoff_date(spec, opts);
     let session = session(spec, &stores).await?;
     crate::privacy::register(&session.ctx, id_key.as_ref());
+    if let (Some(key), Some(_)) = (&id_key, &spec.cluster) {
+        crate::privacy::check_cluster_key(&session.ctx, key).await?;
+    }
     let run = Run {
         spec,
         ctx: session.ctx,
@@ -248,7 +255,7 @@ pub async fn run_job_until(
     stop: impl std::future::Future<Output = &'static str>,
 ) -> Result<RunSummary> {
     let run_date = cutoff_date(spec, opts);
-    let id_key = crate::privacy::id_key(spec)?;
+    let id_key = crate::privacy::id_key(spec, opts)?;
     let stores = stores_for(spec, &opts.stores)?;
     let output = crate::session::open_setting(&stores, &spec.output, "job.output")?;
     let publisher = Publisher::begin(output, run_date, spec.lease).await?;
@@ -461,7 +468,7 @@ fn manifest(
 pub async fn validate_job(spec: &ValidJobSpec, opts: &RunOptions) -> Result<Vec<RegisteredInput>> {
     let stores = stores_for(spec, &opts.stores)?;
     crate::session::open_setting(&stores, &spec.output, "job.output")?;
-    let id_key = crate::privacy::id_key(spec)?;
+    let id_key = crate::privacy::id_key(spec, opts)?;
     let (mut run, _) = begin(spec, opts, stores, Output::Plan, id_key).await?;
     run_steps(&mut run, None).await?;
     Ok(run.inputs)
