@@ -132,6 +132,11 @@ fn keyed_runs_publish_no_raw_id_and_the_same_keys_every_run() {
     assert!(raw.len() >= 300, "{} users", raw.len());
     let leaks = files_holding(&out, &raw);
     assert!(leaks.is_empty(), "raw ids published: {leaks:?}");
+    // A committed run folder keeps only what its commit names: no staged working sets.
+    for (rel, _) in snapshot(&out.join("_runs")) {
+        let folder = rel.split('/').nth(1).unwrap_or("");
+        assert!(!folder.starts_with('_'), "staged file kept: _runs/{rel}");
+    }
     let key_leaks = files_holding(&out, &BTreeSet::from([KEY.to_string()]));
     assert!(
         key_leaks.is_empty(),

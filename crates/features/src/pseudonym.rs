@@ -3,12 +3,13 @@
 //! table or file ever holds a raw id), and the key's fingerprint that a manifest records instead
 //! of the key.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use datafusion::arrow::array::{Array, ArrayRef, StringArray};
+use datafusion::arrow::array::{Array, ArrayRef, StringArray, StringBuilder};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
+// DataFusion's own map (hashbrown with a fast hasher): looked up once per event row.
+use datafusion::common::HashMap;
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
@@ -123,7 +124,7 @@ pub fn user_key_udf(key: IdKey) -> ScalarUDF {
         signature: Signature::any(1, Volatility::Immutable),
         fingerprint: key.fingerprint(),
         key: Ok(key),
-        known: Mutex::new(HashMap::new()),
+        known: Mutex::new(HashMap::default()),
     })
 }
 
@@ -134,7 +135,7 @@ pub fn keyless_user_key_udf(var: &str) -> ScalarUDF {
         signature: Signature::any(1, Volatility::Immutable),
         fingerprint: String::new(),
         key: Err(var.to_string()),
-        known: Mutex::new(HashMap::new()),
+        known: Mutex::new(HashMap::default()),
     })
 }
 
@@ -143,7 +144,7 @@ struct UserKey {
     /// The key, or the variable that should have held it.
     key: Result<IdKey, String>,
     fingerprint: String,
-    known: Mutex<HashMap<String, Arc<str>>>,
+    known: Mutex<HashMap<Box<str>, Box<str>>>,
 }
 
 impl std::fmt::Debug for UserKey {
@@ -181,21 +182,22 @@ impl UserKey {
             .downcast_ref::<StringArray>()
             .expect("cast to Utf8 gives a StringArray");
         let mut known = self.known.lock().expect("user key cache poisoned");
-        let keys = ids.iter().map(|id| {
-            id.map(|id| match known.get(id) {
-                Some(k) => k.clone(),
+        let mut keys = StringBuilder::with_capacity(ids.len(), ids.len() * 64);
+        for id in ids.iter() {
+            let Some(id) = id else {
+                keys.append_null();
+                continue;
+            };
+            match known.get(id) {
+                Some(k) => keys.append_value(k),
                 None => {
-                    let k: Arc<str> = key.user_key(id).into();
-                    known.insert(id.to_string(), k.clone());
-                    k
+                    let k: Box<str> = key.user_key(id).into();
+                    keys.append_value(&k);
+                    known.insert(id.into(), k);
                 }
-            })
-        });
-        Ok(keys
-            .collect::<Vec<_>>()
-            .iter()
-            .map(|k| k.as_deref())
-            .collect())
+            }
+        }
+        Ok(keys.finish())
     }
 }
 

@@ -374,6 +374,9 @@ async fn run_and_summarise(
     let ctx = run.ctx.clone();
     let mut manifest = manifest(run, publisher, engine, stages.clone(), steps);
     write_report(&ctx, &mut manifest, publisher, progress).await?;
+    // Staged working sets (per-user rows, a text log's clean events) are not kept past the run.
+    let removed = publisher.remove_staged().await?;
+    tracing::debug!(removed, "staged files removed");
     Ok(RunSummary {
         manifest,
         stages,

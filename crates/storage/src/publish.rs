@@ -147,6 +147,23 @@ impl Publisher {
         self.output.join(&format!("{RUNS}/{}/{name}", self.run_id))
     }
 
+    /// Deletes this run's staged files (folders whose names start with `_`: intermediate tables
+    /// the commit does not list, such as a text log's clean events or per-user working sets), so
+    /// a committed run folder holds only what its commit names. Returns how many were deleted.
+    pub async fn remove_staged(&self) -> Result<usize> {
+        let folder = self.output.join(&format!("{RUNS}/{}/", self.run_id));
+        let prefix = folder.path().as_ref().to_string();
+        let mut removed = 0;
+        for meta in folder.list().await? {
+            let rel = meta.location.as_ref().strip_prefix(&prefix).unwrap_or("");
+            if rel.trim_start_matches('/').starts_with('_') {
+                delete(&self.output, &meta.location).await?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     /// Where this run saves the model artifact `name` (`_runs/<run_id>/models/<name>.json`);
     /// the manifest's `models` entry names it.
     pub fn artifact_file(&self, name: &str) -> Location {
