@@ -103,14 +103,13 @@ fn keyed_runs_publish_no_raw_id_and_the_same_keys_every_run() {
     let (code, _, err) =
         lifecycle_out(&["demo", "--dir", demo.to_str().unwrap(), "--users", "300"]);
     assert_eq!(code, 0, "{err}");
-    let spec_text = fs::read_to_string(demo.join("demo.toml")).unwrap();
-    let spec_text = spec_text.replace("output = \"out\"", "output = \"keyed\"");
-    let spec = demo.join("keyed.toml");
-    fs::write(
-        &spec,
-        format!("{spec_text}\n[privacy]\nid_key_env = \"{VAR}\"\n"),
-    )
-    .unwrap();
+    let spec = demo_spec(
+        &demo,
+        "keyed.toml",
+        "keyed",
+        "data",
+        &format!("id_key_env = \"{VAR}\"\n"),
+    );
     let out = demo.join("keyed");
 
     let (code, err) = run_binary(&spec, "2024-06-29", None);
@@ -227,14 +226,22 @@ fn column_names(path: &Path) -> Vec<String> {
         .collect()
 }
 
-/// The demo's spec with `output` and the inputs under `data`, plus `extra`.
-fn demo_spec(demo: &Path, name: &str, output: &str, data: &str, extra: &str) -> PathBuf {
+/// The demo's spec with `output` and the inputs under `data`, its `[privacy]` section's
+/// settings replaced by `privacy` (TOML lines).
+fn demo_spec(demo: &Path, name: &str, output: &str, data: &str, privacy: &str) -> PathBuf {
     let text = fs::read_to_string(demo.join("demo.toml")).unwrap();
+    let (text, demo_privacy) = text
+        .split_once("[privacy]")
+        .expect("the demo has [privacy]");
+    assert!(
+        !demo_privacy.contains("\n["),
+        "[privacy] is the demo's last section"
+    );
     let text = text
         .replace("output = \"out\"", &format!("output = \"{output}\""))
         .replace("\"data/", &format!("\"{data}/"));
     let spec = demo.join(name);
-    fs::write(&spec, format!("{text}\n{extra}")).unwrap();
+    fs::write(&spec, format!("{text}[privacy]\n{privacy}")).unwrap();
     spec
 }
 
@@ -281,7 +288,7 @@ fn erased_users_are_dropped_as_read_and_the_tables_equal_a_run_without_them() {
         "erasing.toml",
         "erasing",
         "data",
-        "[privacy]\nerase_list = \"erase.parquet\"\n",
+        "erase_list = \"erase.parquet\"\n",
     );
     let without = demo_spec(&demo, "without.toml", "without", "data-without", "");
     for spec in [&erasing, &without] {
@@ -418,4 +425,125 @@ async fn retention_removes_exactly_the_old_dates_and_empties_old_quarantines() {
         left.iter().all(|rel| !rel.contains("run_date=")),
         "{left:?}"
     );
+}
+
+/// A row of an aggregate table: its keys, its counts, and every other value, as text.
+type Cell = (Vec<String>, Vec<Option<i64>>, Vec<String>);
+
+/// Every row of an aggregate table as [`Cell`]s.
+fn cells(path: &Path, keys: &[&str], counts: &[&str]) -> Vec<Cell> {
+    let names = column_names(path);
+    let text: Vec<Vec<Option<String>>> = names.iter().map(|n| column_strings(path, n)).collect();
+    let rows = text.first().map_or(0, Vec::len);
+    (0..rows)
+        .map(|i| {
+            let pick = |wanted: bool| -> Vec<String> {
+                names
+                    .iter()
+                    .zip(&text)
+                    .filter(|(n, _)| {
+                        keys.contains(&n.as_str()) == wanted
+                            && !counts.contains(&n.as_str())
+                            && n.as_str() != "suppressed"
+                    })
+                    .map(|(_, c)| c[i].clone().unwrap_or_else(|| "NULL".into()))
+                    .collect()
+            };
+            let n = counts
+                .iter()
+                .map(|c| {
+                    text[names.iter().position(|x| x == c).unwrap()][i]
+                        .as_ref()
+                        .map(|v| v.parse().unwrap())
+                })
+                .collect();
+            (pick(true), n, pick(false))
+        })
+        .collect()
+}
+
+#[test]
+fn small_cells_are_suppressed_and_every_other_cell_is_as_published_without_the_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo");
+    let (code, _, err) =
+        lifecycle_out(&["demo", "--dir", demo.to_str().unwrap(), "--users", "300"]);
+    assert_eq!(code, 0, "{err}");
+    let open = demo_spec(&demo, "open.toml", "open", "data", "");
+    let small = demo_spec(&demo, "small.toml", "small", "data", "min_cell_size = 5\n");
+    for spec in [&open, &small] {
+        for date in ["2024-06-29", "2024-07-06"] {
+            let (code, _, err) = lifecycle_out(&["run", spec.to_str().unwrap(), "--as-of", date]);
+            assert_eq!(code, 0, "{}: {err}", spec.display());
+        }
+    }
+    let mut suppressed = 0;
+    for (table, keys, counts) in [
+        (
+            "stage_transitions",
+            &["from_stage", "to_stage"][..],
+            &["users"][..],
+        ),
+        (
+            "cohort_retention",
+            // The demo splits cohorts by `channel`, a key like the others.
+            &["cohort", "channel", "period", "partial"][..],
+            &["users", "retained"][..],
+        ),
+        (
+            "funnel",
+            &["funnel", "step", "event_type"][..],
+            &["users"][..],
+        ),
+        (
+            "cluster_profiles",
+            &["cluster", "cluster_name"][..],
+            &["users"][..],
+        ),
+    ] {
+        let rel = format!("{table}/run_date=2024-07-06/part-0.parquet");
+        let (a, b) = (demo.join("open").join(&rel), demo.join("small").join(&rel));
+        let flags = |p: &Path| column_strings(p, "suppressed");
+        assert!(
+            flags(&a).iter().all(|f| f.as_deref() == Some("false")),
+            "{table}: 1 suppresses nothing"
+        );
+        let (open_cells, small_cells) = (cells(&a, keys, counts), cells(&b, keys, counts));
+        assert_eq!(
+            open_cells.len(),
+            small_cells.len(),
+            "{table}: the same cells"
+        );
+        for ((cell, open), flag) in open_cells.iter().zip(&small_cells).zip(flags(&b)) {
+            let below = cell.1.iter().any(|n| n.is_some_and(|n| n < 5));
+            assert_eq!(
+                flag.as_deref() == Some("true"),
+                below,
+                "{table} {:?}",
+                cell.0
+            );
+            assert_eq!(open.0, cell.0, "{table}: keys stay");
+            if below {
+                suppressed += 1;
+                assert!(
+                    open.1.iter().all(Option::is_none),
+                    "{table} {:?}: counts hidden",
+                    cell.0
+                );
+                assert!(
+                    open.2.iter().all(|v| v == "NULL"),
+                    "{table} {:?}: numbers hidden",
+                    cell.0
+                );
+            } else {
+                assert_eq!(
+                    (&open.1, &open.2),
+                    (&cell.1, &cell.2),
+                    "{table} {:?}",
+                    cell.0
+                );
+            }
+        }
+    }
+    assert!(suppressed > 0, "the demo's small log has small cells");
 }

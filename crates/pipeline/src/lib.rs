@@ -9,6 +9,7 @@
 
 mod audience_frame;
 mod audience_tables;
+mod cells;
 mod churn_curves;
 mod churn_tables;
 mod drift_table;

@@ -2,10 +2,10 @@
 //! steps (a run), or only planned and registered as views (`validate`). Steps write through
 //! this and never know which.
 
+use crate::privacy::Publishing;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::error::ArrowError;
 use futures::StreamExt;
-use lifecycle_features::pseudonym::UserIds;
 use lifecycle_storage::{CommittedTable, Publisher, WriteStats};
 
 use crate::query::Query;
@@ -22,8 +22,8 @@ pub(crate) enum Output<'a> {
         written: Vec<(Table, WriteStats)>,
         /// Files written beside a table's Parquet file (text exports), by name.
         files: Vec<(Table, String)>,
-        /// Whether published tables carry keyed ids (as `user_key`).
-        ids: UserIds,
+        /// Keyed ids and small cells.
+        rules: Publishing,
     },
 }
 
@@ -62,7 +62,7 @@ impl Output<'_> {
     /// Writes an in-memory table.
     pub async fn batch(&mut self, table: Table, batch: RecordBatch) -> Result<u64> {
         let rows = batch.num_rows() as u64;
-        let Some(stats) = self.write_batch(table.name(), batch, true).await? else {
+        let Some(stats) = self.write_batch(table.name(), batch, Some(table)).await? else {
             return Ok(rows);
         };
         if let Output::Publish { written, .. } = self {
@@ -75,22 +75,28 @@ impl Output<'_> {
     /// folder); returns its URL (None when planning).
     pub async fn staged_batch(&self, name: &str, batch: RecordBatch) -> Result<Option<String>> {
         let url = self.staged_url(name);
-        Ok(self.write_batch(name, batch, false).await?.and(url))
+        Ok(self.write_batch(name, batch, None).await?.and(url))
     }
 
-    /// Writes `batch` to the staging file `name` (nothing when planning), with keyed ids named
-    /// as published when it is a `published` table.
+    /// Writes `batch` to the staging file `name` (nothing when planning), as published when it
+    /// is a published `table`.
     async fn write_batch(
         &self,
         name: &str,
         batch: RecordBatch,
-        published: bool,
+        table: Option<Table>,
     ) -> Result<Option<WriteStats>> {
-        let Output::Publish { publisher, ids, .. } = self else {
+        let Output::Publish {
+            publisher, rules, ..
+        } = self
+        else {
             return Ok(None);
         };
-        let ids = if published { *ids } else { UserIds::Raw };
-        let batch = crate::privacy::published_batch(batch, ids)?;
+        let batch = match table {
+            Some(t) if t.cells().is_some() => published_cells(*rules, t, &batch)?,
+            Some(_) => crate::privacy::published_batch(batch, rules.ids)?,
+            None => batch,
+        };
         let file = publisher.staging_file(name);
         let schema = batch.schema();
         let stream = futures::stream::iter(vec![Ok(batch)]);
@@ -180,7 +186,10 @@ impl Output<'_> {
         sql: &str,
         view: Option<&str>,
     ) -> Result<Option<WriteStats>> {
-        let Output::Publish { publisher, ids, .. } = self else {
+        let Output::Publish {
+            publisher, rules, ..
+        } = self
+        else {
             match view {
                 Some(view) => q.register_view(view, sql).await?,
                 None => drop(q.plan(sql).await?),
@@ -194,13 +203,17 @@ impl Output<'_> {
             .await
             .map_err(RunError::engine(q.step))?;
         let schema = match table {
-            Some(t) => crate::privacy::published_schema(t.stable_schema(&stream.schema()), *ids),
+            Some(t) => rules.schema(t, &stream.schema()),
             None => crate::tables::stable_schema(&stream.schema(), &[]),
         };
-        let out_schema = schema.clone();
+        let (out_schema, rules) = (schema.clone(), *rules);
         let stream = stream.map(move |r| {
             let batch = r.map_err(|e| ArrowError::ExternalError(Box::new(e)))?;
-            RecordBatch::try_new(out_schema.clone(), batch.columns().to_vec())
+            let columns = match table {
+                Some(t) => rules.columns(t, &batch)?,
+                None => batch.columns().to_vec(),
+            };
+            RecordBatch::try_new(out_schema.clone(), columns)
         });
         let file = publisher.staging_file(name);
         let stats = lifecycle_storage::write_parquet(&file, schema, Box::pin(stream)).await?;
@@ -209,4 +222,14 @@ impl Output<'_> {
         }
         Ok(Some(stats))
     }
+}
+
+/// An aggregate table's in-memory batch as published: its schema rules, small cells suppressed.
+fn published_cells(rules: Publishing, table: Table, batch: &RecordBatch) -> Result<RecordBatch> {
+    let internal = |e: ArrowError| RunError::Internal {
+        step: "publish",
+        reason: format!("{}: {e}", table.name()),
+    };
+    let columns = rules.columns(table, batch).map_err(internal)?;
+    RecordBatch::try_new(rules.schema(table, &batch.schema()), columns).map_err(internal)
 }

@@ -7,12 +7,14 @@
 //! [`Output`]: crate::output::Output
 //! [`Query::register_parquet`]: crate::query::Query::register_parquet
 
-use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::array::{ArrayRef, RecordBatch};
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::arrow::error::ArrowError;
 use datafusion::prelude::SessionContext;
 use lifecycle_features::pseudonym::{self, IdKey, USER_ID, UserIds};
 use lifecycle_spec::{SpecError, ValidJobSpec};
 
+use crate::tables::Table;
 use crate::{Result, RunError, RunOptions};
 
 /// The column that holds keyed ids in a published table.
@@ -115,4 +117,35 @@ pub(crate) fn published_schema(schema: SchemaRef, ids: UserIds) -> SchemaRef {
         })
         .collect();
     std::sync::Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+/// What publishing does to a table on top of its schema rules: keyed ids named `user_key`, and
+/// small cells of aggregate tables suppressed ([`crate::cells`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Publishing {
+    pub ids: UserIds,
+    pub min_cell_size: u64,
+}
+
+impl Publishing {
+    /// The published schema of `table` from the schema its query or batch has.
+    pub fn schema(self, table: Table, schema: &SchemaRef) -> SchemaRef {
+        let schema = match table.cells() {
+            Some(_) => table.stable_schema(&crate::cells::with_flag(schema)),
+            None => table.stable_schema(schema),
+        };
+        published_schema(schema, self.ids)
+    }
+
+    /// The published columns of `table` from a batch of its rows.
+    pub fn columns(
+        self,
+        table: Table,
+        batch: &RecordBatch,
+    ) -> std::result::Result<Vec<ArrayRef>, ArrowError> {
+        match table.cells() {
+            Some(rule) => crate::cells::suppress(batch, rule, self.min_cell_size),
+            None => Ok(batch.columns().to_vec()),
+        }
+    }
 }

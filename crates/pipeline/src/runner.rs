@@ -356,7 +356,10 @@ async fn run_and_summarise(
         publisher,
         written: vec![],
         files: vec![],
-        ids: crate::privacy::user_ids(id_key.as_ref()),
+        rules: crate::privacy::Publishing {
+            ids: crate::privacy::user_ids(id_key.as_ref()),
+            min_cell_size: spec.privacy.min_cell_size,
+        },
     };
     let (mut run, engine) = begin(spec, opts, stores, out, id_key).await?;
     register_store(&run.ctx, publisher.output());

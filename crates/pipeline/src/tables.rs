@@ -91,23 +91,41 @@ impl Table {
             Table::Quarantine => &["rule", "copies"],
             Table::UserFeatures => &["user_id"],
             Table::UserSegments => &["user_id", "stage"],
-            Table::StageTransitions => &["users"],
-            Table::CohortRetention => &[
-                "cohort",
-                "period",
-                "users",
-                "retained",
-                "rate",
-                "revenue_per_user",
-                "partial",
-            ],
+            Table::StageTransitions => &["suppressed"],
+            Table::CohortRetention => &["cohort", "period", "partial", "suppressed"],
             Table::UserProfile => &["user_id", "stage", "audiences"],
-            Table::Funnel => &["funnel", "step", "event_type", "users"],
+            Table::Funnel => &["funnel", "step", "event_type", "suppressed"],
+            Table::ClusterProfiles => &["cluster", "cluster_name", "suppressed"],
             Table::StageForecast => &["stage", "periods_ahead", "period_days", "users", "share"],
             Table::Monitoring => &["table", "column", "metric", "flagged"],
             Table::ChurnCurves => &["model", "split", "curve", "point", "x", "y", "rows"],
             _ => &[],
         }
+    }
+
+    /// How an aggregate table's small cells are suppressed (`[privacy] min_cell_size`).
+    pub(crate) fn cells(self) -> Option<crate::cells::CellRule> {
+        use crate::cells::{CellRule, Numbers};
+        Some(match self {
+            Table::StageTransitions => CellRule {
+                counts: &["users"],
+                numbers: Numbers::Only(&["users"]),
+            },
+            // A cohort's row is its retained users in one period, out of the cohort's users.
+            Table::CohortRetention => CellRule {
+                counts: &["users", "retained"],
+                numbers: Numbers::Only(&["users", "retained", "rate", "revenue_per_user"]),
+            },
+            Table::Funnel => CellRule {
+                counts: &["users"],
+                numbers: Numbers::AllBut(&["funnel", "step", "event_type"]),
+            },
+            Table::ClusterProfiles => CellRule {
+                counts: &["users"],
+                numbers: Numbers::AllBut(&["cluster", "cluster_name"]),
+            },
+            _ => return None,
+        })
     }
 
     fn info(self) -> (&'static str, &'static str) {

@@ -13,7 +13,7 @@ use crate::{Result, SpecError};
 pub const ERASURES: &str = "erasures";
 
 /// `[privacy]`
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PrivacySettings {
     /// The environment variable holding the HMAC key: when set, every published table carries
@@ -24,6 +24,24 @@ pub struct PrivacySettings {
     /// optionally `request_id`. Those users' rows are dropped from every input as it is read.
     #[serde(default)]
     pub erase_list: Option<String>,
+    /// Aggregate tables publish no cell counted from fewer users than this (the cell's numbers
+    /// are null and `suppressed` is true). 1: off.
+    #[serde(default = "one")]
+    pub min_cell_size: u64,
+}
+
+fn one() -> u64 {
+    1
+}
+
+impl Default for PrivacySettings {
+    fn default() -> Self {
+        PrivacySettings {
+            id_key_env: None,
+            erase_list: None,
+            min_cell_size: one(),
+        }
+    }
 }
 
 /// `[retention]`: committed dates older than `days` before a run's date are deleted after its
@@ -69,16 +87,24 @@ pub(crate) fn validate_retention(r: &RetentionSettings) -> Result<()> {
 }
 
 /// `[privacy]`, checked.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ValidPrivacy {
     pub id_key_env: Option<String>,
     /// The erasure requests, read as the input table [`ERASURES`].
     pub erase_list: Option<ValidSource>,
+    /// At least 1.
+    pub min_cell_size: u64,
 }
 
 /// Checks `[privacy]`; relative paths resolve against `base`.
 pub(crate) fn validate(p: &PrivacySettings, base: &Path) -> Result<ValidPrivacy> {
     validate_privacy(p)?;
+    if p.min_cell_size == 0 {
+        return Err(SpecError::invalid(
+            "privacy.min_cell_size",
+            "must be at least 1 (1 publishes every cell)",
+        ));
+    }
     let erase_list = p
         .erase_list
         .as_ref()
@@ -87,6 +113,7 @@ pub(crate) fn validate(p: &PrivacySettings, base: &Path) -> Result<ValidPrivacy>
     Ok(ValidPrivacy {
         id_key_env: p.id_key_env.clone(),
         erase_list,
+        min_cell_size: p.min_cell_size,
     })
 }
 
@@ -139,7 +166,7 @@ mod tests {
     fn a_variable_name_is_checked_never_a_key() {
         let of = |v: &str| PrivacySettings {
             id_key_env: Some(v.into()),
-            erase_list: None,
+            ..PrivacySettings::default()
         };
         assert!(validate_privacy(&PrivacySettings::default()).is_ok());
         assert!(validate_privacy(&of("LIFECYCLE_ID_KEY")).is_ok());

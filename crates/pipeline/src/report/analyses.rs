@@ -16,7 +16,9 @@ const COHORTS: usize = 18;
 pub(super) async fn cohorts(t: &ReportTables<'_>) -> Result<Option<Section>> {
     let sql = |n: &str| {
         format!(
-            "SELECT CAST(cohort AS VARCHAR), period, CAST(sum(retained) AS DOUBLE) / sum(users) \
+            // A cell with a suppressed split (`users` null) is missing, not a partial sum.
+            "SELECT CAST(cohort AS VARCHAR), period, \
+                 CASE WHEN count(users) = count(*) THEN CAST(sum(retained) AS DOUBLE) / sum(users) END \
              FROM {n} GROUP BY 1, 2 ORDER BY 1, 2"
         )
     };
@@ -31,7 +33,7 @@ pub(super) async fn cohorts(t: &ReportTables<'_>) -> Result<Option<Section>> {
     let mut values = vec![vec![None; periods]; rows.len()];
     for ((c, p), r) in cohort.iter().zip(&period).zip(&rate) {
         if let Ok(i) = rows.binary_search(c) {
-            values[i][*p as usize] = Some(*r);
+            values[i][*p as usize] = (!r.is_nan()).then_some(*r);
         }
     }
     Ok(Some(

@@ -112,7 +112,8 @@ fn matrix(title: &str, from: &[String], to: &[String], users: &[f64]) -> Heatmap
     for ((f, t), u) in from.iter().zip(to).zip(users) {
         let (r, c) = (rows.binary_search(f), columns.binary_search(t));
         if let (Ok(r), Ok(c)) = (r, c) {
-            values[r][c] = Some(*u);
+            // A suppressed move (`users` null, read as NaN) is left blank.
+            values[r][c] = (!u.is_nan()).then_some(*u);
         }
     }
     Heatmap {
