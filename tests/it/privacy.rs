@@ -99,10 +99,7 @@ fn raw_ids(path: &Path) -> BTreeSet<String> {
 #[test]
 fn keyed_runs_publish_no_raw_id_and_the_same_keys_every_run() {
     let dir = tempfile::tempdir().unwrap();
-    let demo = dir.path().join("demo");
-    let (code, _, err) =
-        lifecycle_out(&["demo", "--dir", demo.to_str().unwrap(), "--users", "300"]);
-    assert_eq!(code, 0, "{err}");
+    let demo = demo_log(dir.path());
     let spec = demo_spec(
         &demo,
         "keyed.toml",
@@ -226,6 +223,15 @@ fn column_names(path: &Path) -> Vec<String> {
         .collect()
 }
 
+/// `lifecycle demo --users 300` in `dir/demo`: its log, its spec and a first run; the folder.
+fn demo_log(dir: &Path) -> PathBuf {
+    let demo = dir.join("demo");
+    let (code, _, err) =
+        lifecycle_out(&["demo", "--dir", demo.to_str().unwrap(), "--users", "300"]);
+    assert_eq!(code, 0, "{err}");
+    demo
+}
+
 /// The demo's spec with `output` and the inputs under `data`, its `[privacy]` section's
 /// settings replaced by `privacy` (TOML lines).
 fn demo_spec(demo: &Path, name: &str, output: &str, data: &str, privacy: &str) -> PathBuf {
@@ -253,10 +259,7 @@ fn manifest(out: &Path, date: &str) -> serde_json::Value {
 #[test]
 fn erased_users_are_dropped_as_read_and_the_tables_equal_a_run_without_them() {
     let dir = tempfile::tempdir().unwrap();
-    let demo = dir.path().join("demo");
-    let (code, _, err) =
-        lifecycle_out(&["demo", "--dir", demo.to_str().unwrap(), "--users", "300"]);
-    assert_eq!(code, 0, "{err}");
+    let demo = demo_log(dir.path());
     let all = raw_ids(&demo.join("data/users.parquet"));
     let gone: BTreeSet<String> = all.iter().take(3).cloned().collect();
     let mut listed: Vec<&str> = gone.iter().map(String::as_str).collect();
@@ -465,10 +468,7 @@ fn cells(path: &Path, keys: &[&str], counts: &[&str]) -> Vec<Cell> {
 #[test]
 fn small_cells_are_suppressed_and_every_other_cell_is_as_published_without_the_rule() {
     let dir = tempfile::tempdir().unwrap();
-    let demo = dir.path().join("demo");
-    let (code, _, err) =
-        lifecycle_out(&["demo", "--dir", demo.to_str().unwrap(), "--users", "300"]);
-    assert_eq!(code, 0, "{err}");
+    let demo = demo_log(dir.path());
     let open = demo_spec(&demo, "open.toml", "open", "data", "");
     let small = demo_spec(&demo, "small.toml", "small", "data", "min_cell_size = 5\n");
     for spec in [&open, &small] {
