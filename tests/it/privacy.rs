@@ -31,15 +31,20 @@ fn run_binary(spec: &Path, date: &str, key: Option<&str>) -> (i32, String) {
     (out.status.code().unwrap(), err)
 }
 
-/// Every value of every column of a Parquet file, as text.
-fn parquet_values(path: &Path) -> Vec<String> {
+/// The batches of a Parquet file.
+fn batches(path: &Path) -> Vec<arrow::record_batch::RecordBatch> {
     let reader = ParquetRecordBatchReaderBuilder::try_new(fs::File::open(path).unwrap())
         .unwrap()
         .build()
         .unwrap();
+    reader.map(|b| b.unwrap()).collect()
+}
+
+/// Every value of every column of a Parquet file, as text.
+fn parquet_values(path: &Path) -> Vec<String> {
     let mut values = vec![];
-    for batch in reader {
-        for column in batch.unwrap().columns() {
+    for batch in batches(path) {
+        for column in batch.columns() {
             let Ok(text) = cast(column, &DataType::Utf8) else {
                 continue; // lists and structs: their strings are scanned as bytes too
             };
@@ -70,13 +75,8 @@ fn files_holding(dir: &Path, ids: &BTreeSet<String>) -> Vec<(PathBuf, String)> {
 
 /// The values of the column `name` of a Parquet file, as text.
 fn column_strings(path: &Path, name: &str) -> Vec<Option<String>> {
-    let reader = ParquetRecordBatchReaderBuilder::try_new(fs::File::open(path).unwrap())
-        .unwrap()
-        .build()
-        .unwrap();
     let mut values = vec![];
-    for batch in reader {
-        let batch = batch.unwrap();
+    for batch in batches(path) {
         let column = cast(batch.column_by_name(name).unwrap(), &DataType::Utf8).unwrap();
         values.extend(
             column
@@ -193,13 +193,8 @@ fn copy_without(from: &Path, to: &Path, users: &BTreeSet<String>) {
             fs::write(&target, bytes).unwrap();
             continue;
         }
-        let reader =
-            ParquetRecordBatchReaderBuilder::try_new(fs::File::open(from.join(&rel)).unwrap())
-                .unwrap()
-                .build()
-                .unwrap();
-        let batches: Vec<_> = reader.map(|b| b.unwrap()).collect();
-        let batch = arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap();
+        let parts = batches(&from.join(&rel));
+        let batch = arrow::compute::concat_batches(&parts[0].schema(), &parts).unwrap();
         let ids = cast(batch.column_by_name("user_id").unwrap(), &DataType::Utf8).unwrap();
         let keep: arrow::array::BooleanArray = ids
             .as_string::<i32>()

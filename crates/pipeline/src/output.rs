@@ -93,8 +93,7 @@ impl Output<'_> {
             return Ok(None);
         };
         let batch = match table {
-            Some(t) if t.cells().is_some() => published_cells(*rules, t, &batch)?,
-            Some(_) => crate::privacy::published_batch(batch, rules.ids)?,
+            Some(t) => rules.batch(t, batch)?,
             None => batch,
         };
         let file = publisher.staging_file(name);
@@ -222,14 +221,4 @@ impl Output<'_> {
         }
         Ok(Some(stats))
     }
-}
-
-/// An aggregate table's in-memory batch as published: its schema rules, small cells suppressed.
-fn published_cells(rules: Publishing, table: Table, batch: &RecordBatch) -> Result<RecordBatch> {
-    let internal = |e: ArrowError| RunError::Internal {
-        step: "publish",
-        reason: format!("{}: {e}", table.name()),
-    };
-    let columns = rules.columns(table, batch).map_err(internal)?;
-    RecordBatch::try_new(rules.schema(table, &batch.schema()), columns).map_err(internal)
 }

@@ -137,6 +137,20 @@ impl Publishing {
         published_schema(schema, self.ids)
     }
 
+    /// An in-memory batch of `table` as published. Aggregate tables take their schema rules
+    /// and small-cell suppression; others keep the schema their builder gave, keyed ids renamed.
+    pub fn batch(self, table: Table, batch: RecordBatch) -> Result<RecordBatch> {
+        if table.cells().is_none() {
+            return published_batch(batch, self.ids);
+        }
+        let internal = |e: ArrowError| RunError::Internal {
+            step: "publish",
+            reason: format!("{}: {e}", table.name()),
+        };
+        let columns = self.columns(table, &batch).map_err(internal)?;
+        RecordBatch::try_new(self.schema(table, &batch.schema()), columns).map_err(internal)
+    }
+
     /// The published columns of `table` from a batch of its rows.
     pub fn columns(
         self,
