@@ -8,6 +8,7 @@ mod clv;
 mod common;
 mod datasets;
 mod engine;
+mod erasure;
 mod exports;
 mod failures;
 mod features;

@@ -14,11 +14,11 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::common::*;
 
-const VAR: &str = "LIFECYCLE_TEST_ID_KEY";
-const KEY: &str = "a test key of thirty-two bytes!!";
+pub(crate) const VAR: &str = "LIFECYCLE_TEST_ID_KEY";
+pub(crate) const KEY: &str = "a test key of thirty-two bytes!!";
 
 /// Runs the binary on `spec` as of `date`, with the key in the environment or not.
-fn run_binary(spec: &Path, date: &str, key: Option<&str>) -> (i32, String) {
+pub(crate) fn run_binary(spec: &Path, date: &str, key: Option<&str>) -> (i32, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_lifecycle"));
     cmd.args(["run", spec.to_str().unwrap(), "--as-of", date])
         .env("LIFECYCLE_LOG", "warn")
@@ -32,7 +32,7 @@ fn run_binary(spec: &Path, date: &str, key: Option<&str>) -> (i32, String) {
 }
 
 /// The batches of a Parquet file.
-fn batches(path: &Path) -> Vec<arrow::record_batch::RecordBatch> {
+pub(crate) fn batches(path: &Path) -> Vec<arrow::record_batch::RecordBatch> {
     let reader = ParquetRecordBatchReaderBuilder::try_new(fs::File::open(path).unwrap())
         .unwrap()
         .build()
@@ -41,7 +41,7 @@ fn batches(path: &Path) -> Vec<arrow::record_batch::RecordBatch> {
 }
 
 /// Every value of every column of a Parquet file, as text.
-fn parquet_values(path: &Path) -> Vec<String> {
+pub(crate) fn parquet_values(path: &Path) -> Vec<String> {
     let mut values = vec![];
     for batch in batches(path) {
         for column in batch.columns() {
@@ -56,7 +56,7 @@ fn parquet_values(path: &Path) -> Vec<String> {
 
 /// Every file under `dir` that holds one of `ids`: in its bytes, or in a Parquet column's values
 /// (compressed pages hide the bytes).
-fn files_holding(dir: &Path, ids: &BTreeSet<String>) -> Vec<(PathBuf, String)> {
+pub(crate) fn files_holding(dir: &Path, ids: &BTreeSet<String>) -> Vec<(PathBuf, String)> {
     let mut found = vec![];
     for (rel, bytes) in snapshot(dir) {
         let path = dir.join(&rel);
@@ -74,7 +74,7 @@ fn files_holding(dir: &Path, ids: &BTreeSet<String>) -> Vec<(PathBuf, String)> {
 }
 
 /// The values of the column `name` of a Parquet file, as text.
-fn column_strings(path: &Path, name: &str) -> Vec<Option<String>> {
+pub(crate) fn column_strings(path: &Path, name: &str) -> Vec<Option<String>> {
     let mut values = vec![];
     for batch in batches(path) {
         let column = cast(batch.column_by_name(name).unwrap(), &DataType::Utf8).unwrap();
@@ -89,7 +89,7 @@ fn column_strings(path: &Path, name: &str) -> Vec<Option<String>> {
 }
 
 /// The `user_id`s of a Parquet file.
-fn raw_ids(path: &Path) -> BTreeSet<String> {
+pub(crate) fn raw_ids(path: &Path) -> BTreeSet<String> {
     column_strings(path, "user_id")
         .into_iter()
         .flatten()
@@ -184,7 +184,7 @@ fn keyed_runs_publish_no_raw_id_and_the_same_keys_every_run() {
 
 /// Copies every Parquet file under `from` to the same place under `to`, without the rows of
 /// `users` (files without `user_id` as they are).
-fn copy_without(from: &Path, to: &Path, users: &BTreeSet<String>) {
+pub(crate) fn copy_without(from: &Path, to: &Path, users: &BTreeSet<String>) {
     for (rel, bytes) in snapshot(from) {
         let target = to.join(&rel);
         fs::create_dir_all(target.parent().unwrap()).unwrap();
@@ -208,7 +208,7 @@ fn copy_without(from: &Path, to: &Path, users: &BTreeSet<String>) {
     }
 }
 
-fn column_names(path: &Path) -> Vec<String> {
+pub(crate) fn column_names(path: &Path) -> Vec<String> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(fs::File::open(path).unwrap()).unwrap();
     builder
         .schema()
@@ -219,7 +219,7 @@ fn column_names(path: &Path) -> Vec<String> {
 }
 
 /// `lifecycle demo --users 300` in `dir/demo`: its log, its spec and a first run; the folder.
-fn demo_log(dir: &Path) -> PathBuf {
+pub(crate) fn demo_log(dir: &Path) -> PathBuf {
     let demo = dir.join("demo");
     let (code, _, err) =
         lifecycle_out(&["demo", "--dir", demo.to_str().unwrap(), "--users", "300"]);
@@ -229,7 +229,13 @@ fn demo_log(dir: &Path) -> PathBuf {
 
 /// The demo's spec with `output` and the inputs under `data`, its `[privacy]` section's
 /// settings replaced by `privacy` (TOML lines).
-fn demo_spec(demo: &Path, name: &str, output: &str, data: &str, privacy: &str) -> PathBuf {
+pub(crate) fn demo_spec(
+    demo: &Path,
+    name: &str,
+    output: &str,
+    data: &str,
+    privacy: &str,
+) -> PathBuf {
     let text = fs::read_to_string(demo.join("demo.toml")).unwrap();
     let (text, demo_privacy) = text
         .split_once("[privacy]")
@@ -246,7 +252,7 @@ fn demo_spec(demo: &Path, name: &str, output: &str, data: &str, privacy: &str) -
     spec
 }
 
-fn manifest(out: &Path, date: &str) -> serde_json::Value {
+pub(crate) fn manifest(out: &Path, date: &str) -> serde_json::Value {
     let path = out.join(format!("run_manifest/run_date={date}/manifest.json"));
     serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap()
 }

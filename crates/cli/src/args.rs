@@ -33,6 +33,8 @@ pub(crate) enum Command {
     Report(ReportArgs),
     /// Remove abandoned and superseded run data after a grace period, and repair stable copies.
     Gc(GcArgs),
+    /// Remove the users of an erase list from every committed date of every table, with a log.
+    Erase(EraseArgs),
     /// Apply a saved churn model to a user_features table, without retraining.
     Score(ScoreArgs),
     /// Serve as a Ballista scheduler for `lifecycle run --cluster` (knows lifecycle's functions and
@@ -119,6 +121,25 @@ pub(crate) struct GcArgs {
     /// Also empty the quarantine of dates older than this many days before today (UTC).
     #[arg(long)]
     pub quarantine_days: Option<u32>,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct EraseArgs {
+    /// The output location (path or URL).
+    pub location: String,
+    /// The erase list: a Parquet or CSV file with `user_id` (and optionally `request_id`,
+    /// `requested_at`).
+    #[arg(long)]
+    pub list: String,
+    /// An environment variable holding a key the outputs' ids were keyed with (repeat it for
+    /// dates keyed before a rotation). Default: LIFECYCLE_ID_KEY, when it is set.
+    #[arg(long = "id-key-env")]
+    pub id_key_env: Vec<String>,
+    /// How long each date being rewritten is leased (renewed as it goes).
+    #[arg(long, default_value_t = 300)]
+    pub lease_seconds: u64,
     #[command(flatten)]
     pub store: StoreArgs,
 }

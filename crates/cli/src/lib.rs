@@ -92,6 +92,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Inspect(a) => inspect::inspect(&a).await,
         Command::Report(a) => report::report(&a).await,
         Command::Gc(a) => maintain::gc(&a).await,
+        Command::Erase(a) => erase::erase(&a).await,
         Command::Score(a) => maintain::score(&a).await,
         Command::Scheduler(opts) => {
             let opts = lifecycle_cluster::SchedulerOptions {

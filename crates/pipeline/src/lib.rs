@@ -14,6 +14,7 @@ mod churn_curves;
 mod churn_tables;
 mod drift_table;
 mod engine;
+mod erase;
 mod error;
 mod frame;
 mod lease;
@@ -35,6 +36,10 @@ mod steps;
 mod tables;
 
 pub use engine::ResourceUsage;
+pub use erase::{
+    DateErasure, ERASURE_LOG, EraseOptions, ErasureList, ErasureLog, ErasureRecord, NamedKey,
+    erase_users,
+};
 pub use error::{ModelFailure, Result, RunError};
 pub use manifest::{MANIFEST_FORMAT, Manifest, RowCounts, StepTiming};
 pub use notify::Notification;

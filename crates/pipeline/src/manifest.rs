@@ -62,6 +62,9 @@ pub struct Manifest {
     /// With `[privacy] id_key_env`: how ids were pseudonymised (never the key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub privacy: Option<PrivacyRecord>,
+    /// `lifecycle erase` runs that rewrote this date, oldest first (absent when none did).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub erasures: Vec<crate::erase::ErasureRecord>,
     pub steps: Vec<StepTiming>,
 }
 
@@ -188,6 +191,7 @@ mod tests {
                 id_column: "user_key".into(),
                 key_fingerprint: "00112233aabbccdd".into(),
             }),
+            erasures: vec![],
             steps: vec![],
         }
     }

@@ -464,6 +464,7 @@ fn manifest(
             id_column: crate::privacy::USER_KEY.to_string(),
             key_fingerprint: k.fingerprint(),
         }),
+        erasures: vec![],
         steps,
     }
 }

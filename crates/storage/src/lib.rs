@@ -26,10 +26,11 @@ mod text_io;
 
 pub use aws_profile::aws_profile_env;
 pub use location::{Location, RetrySettings, StoreWrapper, Stores, is_secret_key, store_root};
-pub use parquet_io::{WriteStats, read_parquet, write_parquet};
+pub use parquet_io::{WriteStats, open_parquet, read_parquet, read_parquet_column, write_parquet};
 pub use publish::{
     Commit, CommitRecord, CommittedTable, GcReport, LeaseInfo, MANIFEST_TABLE, Publisher, commits,
-    committed_runs, gc, latest_commit, materialize, read_commit, read_manifest, table_partition,
+    committed_runs, copy, gc, latest_commit, materialize, read_commit, read_manifest,
+    remove_unreferenced_runs, run_folder, table_partition,
 };
 pub use retention::{RetentionReport, apply_retention};
 pub use text_io::{TextFormat, write_text};

@@ -81,6 +81,16 @@ pub(crate) async fn parquet_footer(loc: &Location) -> Result<(SchemaRef, u64)> {
 pub async fn read_parquet(
     loc: &Location,
 ) -> Result<impl Stream<Item = std::result::Result<RecordBatch, ArrowError>> + Unpin + use<>> {
+    Ok(open_parquet(loc).await?.1)
+}
+
+/// [`read_parquet`] with the file's schema (which an empty file's stream cannot tell).
+pub async fn open_parquet(
+    loc: &Location,
+) -> Result<(
+    SchemaRef,
+    impl Stream<Item = std::result::Result<RecordBatch, ArrowError>> + Unpin + use<>,
+)> {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     let bytes = loc.get_bytes().await?;
     let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
@@ -89,5 +99,29 @@ pub async fn read_parquet(
             url: loc.url().to_string(),
             source,
         })?;
-    Ok(futures::stream::iter(reader))
+    use arrow::array::RecordBatchReader;
+    Ok((reader.schema(), futures::stream::iter(reader)))
+}
+
+/// The column `name` of the Parquet file at `loc`, a batch at a time, or None when the file has
+/// no such column. Only that column is decoded.
+pub async fn read_parquet_column(
+    loc: &Location,
+    name: &str,
+) -> Result<Option<impl Stream<Item = std::result::Result<RecordBatch, ArrowError>> + Unpin + use<>>>
+{
+    use parquet::arrow::ProjectionMask;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let perr = |source| StorageError::Parquet {
+        url: loc.url().to_string(),
+        source,
+    };
+    let bytes = loc.get_bytes().await?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(perr)?;
+    if builder.schema().field_with_name(name).is_err() {
+        return Ok(None);
+    }
+    let mask = ProjectionMask::columns(builder.parquet_schema(), [name]);
+    let reader = builder.with_projection(mask).build().map_err(perr)?;
+    Ok(Some(futures::stream::iter(reader)))
 }

@@ -20,7 +20,7 @@
 //! A crash at any point before the commit leaves every committed output as it was; the crashed
 //! run's `_runs/<run_id>/` is removed by `lifecycle gc` after a grace period.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -380,7 +380,7 @@ pub(crate) fn output_at(output: &Location, path: &Path) -> Location {
 }
 
 /// The run folder of a committed manifest's `run_id`.
-pub(crate) fn run_folder(output: &Location, run_id: &str) -> Location {
+pub fn run_folder(output: &Location, run_id: &str) -> Location {
     output.join(&format!("{RUNS}/{run_id}/"))
 }
 
@@ -389,7 +389,7 @@ pub(crate) fn run_folder(output: &Location, run_id: &str) -> Location {
 /// there by a hard link to `to#N` renamed onto `to`, and a rename onto another link of the same
 /// file does nothing, so every repeated copy (each `gc`'s re-materialization) left a `to#N`
 /// file behind that no listing shows.
-async fn copy(output: &Location, from: &Location, to: &Location) -> Result<()> {
+pub async fn copy(output: &Location, from: &Location, to: &Location) -> Result<()> {
     if same_object(output, from, to).await? {
         return Ok(());
     }
@@ -521,6 +521,63 @@ async fn acquire_lease(
     }
 }
 
+/// Every run folder under `output` (`_runs/<run_id>/`), with the time its newest file was
+/// written.
+async fn run_folders(output: &Location) -> Result<BTreeMap<String, DateTime<Utc>>> {
+    let mut runs: BTreeMap<String, DateTime<Utc>> = Default::default();
+    for meta in output.join(&format!("{RUNS}/")).list().await? {
+        let rel = meta
+            .location
+            .as_ref()
+            .strip_prefix(output.path().as_ref())
+            .unwrap_or("");
+        let Some(id) = rel.trim_start_matches('/').split('/').nth(1) else {
+            continue;
+        };
+        let newest = runs.entry(id.to_string()).or_insert(meta.last_modified);
+        *newest = (*newest).max(meta.last_modified);
+    }
+    Ok(runs)
+}
+
+/// The run ids of every live lease (a run still working) under `output`.
+async fn live_lease_runs(output: &Location, now: DateTime<Utc>) -> Result<BTreeSet<String>> {
+    let mut live = BTreeSet::new();
+    for meta in output.join(&format!("{LEASES}/")).list().await? {
+        let Some(bytes) = output_at(output, &meta.location).get_bytes_opt().await? else {
+            continue;
+        };
+        if let Ok(info) = serde_json::from_slice::<LeaseInfo>(&bytes)
+            && info.expires_at > now
+        {
+            live.insert(info.run_id);
+        }
+    }
+    Ok(live)
+}
+
+/// Removes at once every run folder that no latest commit references, except those of runs
+/// that hold a live lease (still working): what an erasure does, since superseded and
+/// abandoned runs hold the erased rows too. Unlike [`gc`], no grace period: a reader of a
+/// superseded commit loses its files. Returns the run ids removed.
+pub async fn remove_unreferenced_runs(
+    output: &Location,
+    now: DateTime<Utc>,
+) -> Result<Vec<String>> {
+    let mut keep = live_lease_runs(output, now).await?;
+    for date in committed_runs(output).await? {
+        keep.insert(read_commit(output, date).await?.run_id);
+    }
+    let mut removed = vec![];
+    for id in run_folders(output).await?.into_keys() {
+        if !keep.contains(&id) {
+            run_folder(output, &id).delete_all().await?;
+            removed.push(id);
+        }
+    }
+    Ok(removed)
+}
+
 /// What [`gc`] removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GcReport {
@@ -545,21 +602,8 @@ pub async fn gc(output: &Location, grace: Duration, now: DateTime<Utc>) -> Resul
         materialize(output, date).await?;
         report.dates_materialized += 1;
     }
-    let mut runs: std::collections::BTreeMap<String, DateTime<Utc>> = Default::default();
-    for meta in output.join(&format!("{RUNS}/")).list().await? {
-        let rel = meta
-            .location
-            .as_ref()
-            .strip_prefix(output.path().as_ref())
-            .unwrap_or("");
-        let Some(id) = rel.trim_start_matches('/').split('/').nth(1) else {
-            continue;
-        };
-        let newest = runs.entry(id.to_string()).or_insert(meta.last_modified);
-        *newest = (*newest).max(meta.last_modified);
-    }
     let grace = chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::days(1));
-    for (id, newest) in runs {
+    for (id, newest) in run_folders(output).await? {
         if keep.contains(&id) {
             continue;
         }

@@ -1,6 +1,7 @@
 //! One module per command.
 
 pub(crate) mod demo;
+pub(crate) mod erase;
 pub(crate) mod generate;
 pub(crate) mod inspect;
 pub(crate) mod job;

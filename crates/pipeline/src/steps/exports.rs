@@ -39,9 +39,9 @@ pub(crate) async fn run(run: &mut Run<'_>) -> Result<Option<u64>> {
     for table in written {
         let batches = read_back(run, table).await?;
         for &format in &formats {
-            let name = format!("part-0.{}", format.extension());
+            let file = ExportFile::Whole(format);
             run.out
-                .text_file(table, name, format, stream(&batches))
+                .text_file(table, file.name(), format, stream(&batches))
                 .await?;
             files += 1;
         }
@@ -99,20 +99,90 @@ async fn per_audience(run: &mut Run<'_>, formats: &[TextFormat]) -> Result<u64> 
     let members = read_back(run, Table::AudienceMembers).await?;
     let mut files = 0;
     for a in &run.spec.activation.audiences {
-        let only = StringArray::new_scalar(a.spec.name.clone());
-        let part = members
-            .iter()
-            .map(|b| filter_record_batch(b, &eq(b.column(0), &only)?))
-            .collect::<Result<Vec<_>, ArrowError>>()
-            .map_err(|e| crate::RunError::engine("exports")(e.into()))?;
         for &format in &formats {
-            let file = format!("audience={}.{}", a.spec.name, format.extension());
+            let file = ExportFile::Audience(a.spec.name.clone(), format);
+            let part = file.rows(&members)?;
             let table = Table::AudienceMembers;
             run.out
-                .text_file(table, file, format, stream(&part))
+                .text_file(table, file.name(), format, stream(&part))
                 .await?;
             files += 1;
         }
     }
     Ok(files)
+}
+
+/// A text export of a table: which file, which format, which rows. Erasure rewrites exports
+/// by the same rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ExportFile {
+    /// `part-0.<ext>`: the whole table.
+    Whole(TextFormat),
+    /// `audience=<name>.<ext>`: the rows of `audience_members` of one audience.
+    Audience(String, TextFormat),
+}
+
+impl ExportFile {
+    /// The file's name beside the table's Parquet file.
+    pub fn name(&self) -> String {
+        match self {
+            ExportFile::Whole(f) => format!("part-0.{}", f.extension()),
+            ExportFile::Audience(a, f) => format!("audience={a}.{}", f.extension()),
+        }
+    }
+
+    /// The export a file name denotes (None for names exports never write).
+    pub fn parse(name: &str) -> Option<ExportFile> {
+        let (stem, ext) = name.rsplit_once('.')?;
+        let format = [TextFormat::Csv, TextFormat::JsonLines]
+            .into_iter()
+            .find(|f| f.extension() == ext)?;
+        match stem {
+            "part-0" => Some(ExportFile::Whole(format)),
+            _ => Some(ExportFile::Audience(
+                stem.strip_prefix("audience=")?.to_string(),
+                format,
+            )),
+        }
+    }
+
+    pub fn format(&self) -> TextFormat {
+        match self {
+            ExportFile::Whole(f) | ExportFile::Audience(_, f) => *f,
+        }
+    }
+
+    /// The rows of `table` (its batches, in file order) this file holds.
+    pub fn rows(&self, table: &[RecordBatch]) -> Result<Vec<RecordBatch>> {
+        let ExportFile::Audience(name, _) = self else {
+            return Ok(table.to_vec());
+        };
+        let only = StringArray::new_scalar(name.clone());
+        table
+            .iter()
+            .map(|b| filter_record_batch(b, &eq(b.column(0), &only)?))
+            .collect::<Result<Vec<_>, ArrowError>>()
+            .map_err(|e| crate::RunError::engine("exports")(e.into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn export_file_names_parse_back_and_other_names_do_not() {
+        let files = [
+            ExportFile::Whole(TextFormat::Csv),
+            ExportFile::Whole(TextFormat::JsonLines),
+            ExportFile::Audience("win-back".into(), TextFormat::Csv),
+            ExportFile::Audience("v.i.p".into(), TextFormat::JsonLines),
+        ];
+        for f in files {
+            assert_eq!(ExportFile::parse(&f.name()), Some(f.clone()), "{}", f.name());
+        }
+        for name in ["part-0.parquet", "part-1.csv", "notes.txt", "csv"] {
+            assert_eq!(ExportFile::parse(name), None, "{name}");
+        }
+    }
 }
