@@ -24,6 +24,7 @@ mod quality;
 mod recommend;
 mod report;
 mod reruns;
+mod rotation;
 mod s3;
 mod schemas;
 mod segments;

@@ -106,6 +106,7 @@ pub async fn register_input(
     })?;
     ctx.register_table(format!("{}_mapped", src.table), mapped.into_view())
         .map_err(FeatureError::engine("register mapped input"))?;
+    register_raw_ids(ctx, src, &schema, &raw_name).await?;
     Ok(RegisteredInput {
         table: src.table.clone(),
         location: loc.url().to_string(),
@@ -113,6 +114,36 @@ pub async fn register_input(
         pruned_files: pruned,
         mapped_sql,
     })
+}
+
+/// The view `<table>_raw_ids` (user_id): the distinct ids of an input with user ids as the
+/// mapping reads them, before keying. Only a key rotation reads it, to translate the previous
+/// run's keys (`lifecycle_pipeline`'s rotation module); views cost nothing unread.
+async fn register_raw_ids(
+    ctx: &SessionContext,
+    src: &ValidSource,
+    schema: &Schema,
+    raw: &str,
+) -> Result<()> {
+    if !src.columns.iter().any(|c| c.name == USER_ID) {
+        return Ok(());
+    }
+    let sql = format!(
+        "SELECT DISTINCT {USER_ID} FROM ({}) WHERE {USER_ID} IS NOT NULL",
+        mapped_select(src, schema, raw, UserIds::Raw)
+    );
+    let ids = ctx
+        .sql(&sql)
+        .await
+        .map_err(FeatureError::engine("register raw ids"))?;
+    ctx.register_table(raw_ids_view(&src.table), ids.into_view())
+        .map_err(FeatureError::engine("register raw ids"))?;
+    Ok(())
+}
+
+/// The name of an input's [`register_raw_ids`] view.
+pub fn raw_ids_view(table: &str) -> String {
+    format!("{table}_raw_ids")
 }
 
 /// For a local path that does not exist: a reminder of how relative paths resolve (a spec run

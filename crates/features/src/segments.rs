@@ -147,14 +147,10 @@ pub fn stage_counts_sql() -> String {
     )
 }
 
-/// `previous_segments` (user_id, stage): from the previous run's file when there is one, else
-/// no rows.
-pub fn previous_segments_sql(from_file: bool) -> &'static str {
-    if from_file {
-        "SELECT user_id, stage FROM previous_segments_file"
-    } else {
-        "SELECT CAST(NULL AS VARCHAR) AS user_id, CAST(NULL AS VARCHAR) AS stage WHERE false"
-    }
+/// `previous_segments` (user_id, stage) without a previous run: no rows. (With one, the
+/// pipeline selects from its file, in this run's id form.)
+pub fn no_previous_segments_sql() -> &'static str {
+    "SELECT CAST(NULL AS VARCHAR) AS user_id, CAST(NULL AS VARCHAR) AS stage WHERE false"
 }
 
 #[cfg(test)]

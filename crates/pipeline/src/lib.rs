@@ -28,6 +28,7 @@ mod query;
 mod recommend_tables;
 mod report;
 mod reports;
+mod rotation;
 mod runner;
 mod score;
 mod session;

@@ -7,6 +7,7 @@ use lifecycle_storage::{Location, Stores};
 
 use crate::manifest::Manifest;
 use crate::query::Query;
+use crate::rotation::PreviousIds;
 use crate::tables::Table;
 use crate::{Result, RunError};
 
@@ -25,17 +26,24 @@ pub(crate) async fn previous_run(
 /// Registers `previous_segments` (user_id, stage): the previous run's `user_segments`, or no
 /// rows. It reads the committed copy the manifest names, never the stable copy (which a
 /// concurrent materialization may be rewriting).
-pub(crate) async fn register_segments(q: Query<'_>, previous: Option<&Manifest>) -> Result<()> {
+pub(crate) async fn register_segments(
+    q: Query<'_>,
+    previous: Option<&Manifest>,
+    ids: &PreviousIds,
+) -> Result<()> {
     let table = Table::UserSegments.name();
     let url = previous
         .and_then(|m| m.commit.outputs.get(table))
         .map(|t| t.url.as_str());
-    if let Some(url) = url {
-        q.register_parquet(views::PREVIOUS_SEGMENTS_FILE, url)
-            .await?;
-    }
-    let sql = lifecycle_features::segments::previous_segments_sql(url.is_some());
-    q.register_view(views::PREVIOUS_SEGMENTS, sql).await
+    let Some(url) = url else {
+        let sql = lifecycle_features::segments::no_previous_segments_sql();
+        return q.register_view(views::PREVIOUS_SEGMENTS, sql).await;
+    };
+    q.register_parquet(views::PREVIOUS_SEGMENTS_FILE, url)
+        .await?;
+    let file = views::PREVIOUS_SEGMENTS_FILE;
+    let sql = crate::rotation::previous_select(ids, file, &["user_id", "stage"]);
+    q.register_view(views::PREVIOUS_SEGMENTS, &sql).await
 }
 
 /// The previous run's segmentation, if it saved one that this build can read. A missing or

@@ -199,6 +199,7 @@ async fn begin<'a>(
         monitoring: None,
         usage: session.usage,
         id_key,
+        previous_ids: Default::default(),
     };
     Ok((run, session.engine))
 }
@@ -364,6 +365,8 @@ async fn run_and_summarise(
     let (mut run, engine) = begin(spec, opts, stores, out, id_key).await?;
     register_store(&run.ctx, publisher.output());
     run.previous = crate::previous::previous_run(publisher.output(), run.run_date).await?;
+    run.previous_ids =
+        crate::rotation::previous_ids(spec, run.previous.as_ref(), run.id_key.as_ref())?;
     let progress = opts.progress.as_deref();
     let steps = run_steps(&mut run, progress).await?;
     let q = Query::new(&run.ctx, "count stages");

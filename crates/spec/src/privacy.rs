@@ -20,6 +20,11 @@ pub struct PrivacySettings {
     /// `user_key = hex(HMAC-SHA256(key, user_id))` instead of `user_id`. Unset: raw ids.
     #[serde(default)]
     pub id_key_env: Option<String>,
+    /// After a key rotation: the environment variable holding the key the previous run used,
+    /// so its keys are translated to this run's (stage transitions and audience changes then
+    /// follow users across the rotation). Needs `id_key_env`.
+    #[serde(default)]
+    pub previous_key_env: Option<String>,
     /// A Parquet or CSV file (or folder) of erasure requests: `user_id`, `requested_at`, and
     /// optionally `request_id`. Those users' rows are dropped from every input as it is read.
     #[serde(default)]
@@ -38,6 +43,7 @@ impl Default for PrivacySettings {
     fn default() -> Self {
         PrivacySettings {
             id_key_env: None,
+            previous_key_env: None,
             erase_list: None,
             min_cell_size: one(),
         }
@@ -90,6 +96,8 @@ pub(crate) fn validate_retention(r: &RetentionSettings) -> Result<()> {
 #[derive(Debug, Clone)]
 pub struct ValidPrivacy {
     pub id_key_env: Option<String>,
+    /// Only with `id_key_env`, and another variable.
+    pub previous_key_env: Option<String>,
     /// The erasure requests, read as the input table [`ERASURES`].
     pub erase_list: Option<ValidSource>,
     /// At least 1.
@@ -112,6 +120,7 @@ pub(crate) fn validate(p: &PrivacySettings, base: &Path) -> Result<ValidPrivacy>
         .transpose()?;
     Ok(ValidPrivacy {
         id_key_env: p.id_key_env.clone(),
+        previous_key_env: p.previous_key_env.clone(),
         erase_list,
         min_cell_size: p.min_cell_size,
     })
@@ -138,18 +147,40 @@ fn erase_list_source(url: &str, base: &Path) -> Result<ValidSource> {
     })
 }
 
-/// Checks `id_key_env`: a variable name is letters, digits and `_`, not starting with a digit.
+/// Checks `id_key_env` and `previous_key_env`: variable names (letters, digits and `_`, not
+/// starting with a digit), the previous key only beside a key, in another variable.
 fn validate_privacy(p: &PrivacySettings) -> Result<()> {
-    let Some(var) = &p.id_key_env else {
-        return Ok(());
-    };
+    for (setting, var) in [
+        ("privacy.id_key_env", &p.id_key_env),
+        ("privacy.previous_key_env", &p.previous_key_env),
+    ] {
+        if let Some(var) = var {
+            validate_var(setting, var)?;
+        }
+    }
+    match (&p.id_key_env, &p.previous_key_env) {
+        (None, Some(_)) => Err(SpecError::invalid(
+            "privacy.previous_key_env",
+            "needs privacy.id_key_env: a previous key is translated to the current one",
+        )),
+        (Some(a), Some(b)) if a == b => Err(SpecError::invalid(
+            "privacy.previous_key_env",
+            format!(
+                "names the same variable as privacy.id_key_env (`{a}`): the previous key is another key"
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn validate_var(setting: &str, var: &str) -> Result<()> {
     let ok = !var.is_empty()
         && !var.starts_with(|c: char| c.is_ascii_digit())
         && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     match ok {
         true => Ok(()),
         false => Err(SpecError::Invalid {
-            setting: "privacy.id_key_env".into(),
+            setting: setting.into(),
             reason: format!(
                 "`{var}` is not an environment variable's name (letters, digits and _): name \
                  the variable that holds the key, never the key itself"
@@ -173,6 +204,22 @@ mod tests {
         for bad in ["", "9KEY", "my key", "s3cr3t-v@lue"] {
             let err = validate_privacy(&of(bad)).unwrap_err().to_string();
             assert!(err.contains("privacy.id_key_env"), "{bad}: {err}");
+        }
+        let rotating = |previous: &str| PrivacySettings {
+            previous_key_env: Some(previous.into()),
+            ..of("LIFECYCLE_ID_KEY")
+        };
+        assert!(validate_privacy(&rotating("LIFECYCLE_PREVIOUS_ID_KEY")).is_ok());
+        for bad in [
+            rotating("LIFECYCLE_ID_KEY"),
+            rotating("old key"),
+            PrivacySettings {
+                previous_key_env: Some("OLD".into()),
+                ..PrivacySettings::default()
+            },
+        ] {
+            let err = validate_privacy(&bad).unwrap_err().to_string();
+            assert!(err.contains("privacy.previous_key_env"), "{bad:?}: {err}");
         }
     }
 

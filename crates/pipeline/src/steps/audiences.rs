@@ -271,7 +271,8 @@ async fn previous_members(q: Query<'_>, run: &Run<'_>) -> Result<PreviousMembers
         return Ok(PreviousMembers::new());
     };
     q.register_parquet(PREVIOUS_MEMBERS, &url).await?;
-    let sql = format!("SELECT audience, user_id, entered_on FROM {PREVIOUS_MEMBERS}");
+    let columns = ["audience", "user_id", "entered_on"];
+    let sql = crate::rotation::previous_select(&run.previous_ids, PREVIOUS_MEMBERS, &columns);
     let mut out = PreviousMembers::new();
     for b in q.collect(&sql).await? {
         let (aud, users) = (q.texts(&b, 0)?, q.texts(&b, 1)?);

@@ -179,7 +179,12 @@ mod tests {
             ExportFile::Audience("v.i.p".into(), TextFormat::JsonLines),
         ];
         for f in files {
-            assert_eq!(ExportFile::parse(&f.name()), Some(f.clone()), "{}", f.name());
+            assert_eq!(
+                ExportFile::parse(&f.name()),
+                Some(f.clone()),
+                "{}",
+                f.name()
+            );
         }
         for name in ["part-0.parquet", "part-1.csv", "notes.txt", "csv"] {
             assert_eq!(ExportFile::parse(name), None, "{name}");

@@ -52,6 +52,7 @@ pub(crate) async fn read(run: &mut Run<'_>) -> Result<Option<u64>> {
         run.inputs.push(input);
     }
     let erased = erase(run).await?;
+    crate::rotation::register(run).await?;
     let q = spec.quality.max_future_hours;
     quality::register_checked(&run.ctx, &spec.purchase_types, run.run_time, q).await?;
     if !run.out.publishes() {

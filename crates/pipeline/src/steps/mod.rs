@@ -76,6 +76,8 @@ pub(crate) struct Run<'a> {
     pub usage: Option<crate::engine::Usage>,
     /// The key user ids are pseudonymised with (`[privacy]`), if any.
     pub id_key: Option<lifecycle_features::pseudonym::IdKey>,
+    /// How the previous run's ids become this run's (a key turned on or rotated).
+    pub previous_ids: crate::rotation::PreviousIds,
 }
 
 impl Run<'_> {

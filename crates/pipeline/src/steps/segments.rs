@@ -37,7 +37,7 @@ pub(crate) async fn run(run: &mut Run<'_>) -> Result<Option<u64>> {
         Err(e) => return Err(super::ingest::blame_inputs(run, e).await), // users_mapped
     };
     let q = q.step("read the previous run's segments");
-    crate::previous::register_segments(q, run.previous.as_ref()).await?;
+    crate::previous::register_segments(q, run.previous.as_ref(), &run.previous_ids).await?;
     let q = q.step(Table::StageTransitions.name());
     let sql = segments::transitions_sql();
     let view = Some(views::STAGE_TRANSITIONS);
