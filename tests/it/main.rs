@@ -21,6 +21,7 @@ mod privacy;
 mod processes;
 mod publish;
 mod quality;
+mod raw_ids;
 mod recommend;
 mod report;
 mod reruns;

@@ -25,6 +25,7 @@ mod previous;
 mod privacy;
 mod progress;
 mod query;
+mod raw_ids;
 mod recommend_tables;
 mod report;
 mod reports;

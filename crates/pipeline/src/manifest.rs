@@ -80,6 +80,9 @@ pub struct PrivacyRecord {
     /// [`lifecycle_features::pseudonym::IdKey::fingerprint`]: equal on two runs that used the
     /// same key.
     pub key_fingerprint: String,
+    /// With `publish_raw_ids`: the tables that carry raw `user_id` beside `user_key`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub raw_id_tables: Vec<String>,
 }
 
 /// Event rows through the quality step.
@@ -190,6 +193,7 @@ mod tests {
             privacy: Some(PrivacyRecord {
                 id_column: "user_key".into(),
                 key_fingerprint: "00112233aabbccdd".into(),
+                raw_id_tables: vec![],
             }),
             erasures: vec![],
             steps: vec![],

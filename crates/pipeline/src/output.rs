@@ -114,6 +114,13 @@ impl Output<'_> {
         Ok(loc.url().to_string())
     }
 
+    /// Publishes raw ids beside keys in the activation tables written from now on.
+    pub fn publish_raw_ids(&mut self, lookup: std::sync::Arc<crate::raw_ids::RawIds>) {
+        if let Output::Publish { rules, .. } = self {
+            rules.raw_ids = Some(lookup);
+        }
+    }
+
     /// Whether this run wrote `table` (false when planning).
     pub fn wrote(&self, table: Table) -> bool {
         matches!(self, Output::Publish { written, .. } if written.iter().any(|(t, _)| *t == table))
@@ -205,7 +212,7 @@ impl Output<'_> {
             Some(t) => rules.schema(t, &stream.schema()),
             None => crate::tables::stable_schema(&stream.schema(), &[]),
         };
-        let (out_schema, rules) = (schema.clone(), *rules);
+        let (out_schema, rules) = (schema.clone(), rules.clone());
         let stream = stream.map(move |r| {
             let batch = r.map_err(|e| ArrowError::ExternalError(Box::new(e)))?;
             let columns = match table {

@@ -119,47 +119,68 @@ pub(crate) fn published_schema(schema: SchemaRef, ids: UserIds) -> SchemaRef {
     std::sync::Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
 }
 
-/// What publishing does to a table on top of its schema rules: keyed ids named `user_key`, and
-/// small cells of aggregate tables suppressed ([`crate::cells`]).
-#[derive(Debug, Clone, Copy)]
+/// What publishing does to a table on top of its schema rules: keyed ids named `user_key`,
+/// small cells of aggregate tables suppressed ([`crate::cells`]), and with `publish_raw_ids`
+/// the raw ids beside the keys in the activation tables ([`crate::raw_ids`]).
+#[derive(Debug, Clone)]
 pub(crate) struct Publishing {
     pub ids: UserIds,
     pub min_cell_size: u64,
+    pub raw_ids: Option<std::sync::Arc<crate::raw_ids::RawIds>>,
 }
 
 impl Publishing {
     /// The published schema of `table` from the schema its query or batch has.
-    pub fn schema(self, table: Table, schema: &SchemaRef) -> SchemaRef {
+    pub fn schema(&self, table: Table, schema: &SchemaRef) -> SchemaRef {
         let schema = match table.cells() {
             Some(_) => table.stable_schema(&crate::cells::with_flag(schema)),
             None => table.stable_schema(schema),
         };
-        published_schema(schema, self.ids)
+        self.with_raw_ids(table, published_schema(schema, self.ids))
     }
 
     /// An in-memory batch of `table` as published. Aggregate tables take their schema rules
-    /// and small-cell suppression; others keep the schema their builder gave, keyed ids renamed.
-    pub fn batch(self, table: Table, batch: RecordBatch) -> Result<RecordBatch> {
-        if table.cells().is_none() {
-            return published_batch(batch, self.ids);
-        }
+    /// and small-cell suppression; others keep the schema their builder gave, keyed ids renamed
+    /// (and raw ids added where they are published).
+    pub fn batch(&self, table: Table, batch: RecordBatch) -> Result<RecordBatch> {
         let internal = |e: ArrowError| RunError::Internal {
             step: "publish",
             reason: format!("{}: {e}", table.name()),
         };
+        let schema = match table.cells() {
+            Some(_) => self.schema(table, &batch.schema()),
+            None => self.with_raw_ids(table, published_schema(batch.schema(), self.ids)),
+        };
         let columns = self.columns(table, &batch).map_err(internal)?;
-        RecordBatch::try_new(self.schema(table, &batch.schema()), columns).map_err(internal)
+        RecordBatch::try_new(schema, columns).map_err(internal)
     }
 
     /// The published columns of `table` from a batch of its rows.
     pub fn columns(
-        self,
+        &self,
         table: Table,
         batch: &RecordBatch,
     ) -> std::result::Result<Vec<ArrayRef>, ArrowError> {
-        match table.cells() {
-            Some(rule) => crate::cells::suppress(batch, rule, self.min_cell_size),
-            None => Ok(batch.columns().to_vec()),
+        let columns = match table.cells() {
+            Some(rule) => crate::cells::suppress(batch, rule, self.min_cell_size)?,
+            None => batch.columns().to_vec(),
+        };
+        match self.raw_ids_of(table) {
+            Some(lookup) => crate::raw_ids::columns(lookup, &batch.schema(), columns),
+            None => Ok(columns),
         }
+    }
+
+    fn with_raw_ids(&self, table: Table, schema: SchemaRef) -> SchemaRef {
+        match self.raw_ids_of(table) {
+            Some(_) => crate::raw_ids::schema(&schema),
+            None => schema,
+        }
+    }
+
+    /// The raw id lookup, when `table` publishes raw ids.
+    fn raw_ids_of(&self, table: Table) -> Option<&crate::raw_ids::RawIds> {
+        let carries = crate::raw_ids::carries_raw_ids(table);
+        self.raw_ids.as_deref().filter(|_| carries)
     }
 }

@@ -109,11 +109,18 @@ impl<'a> Query<'a> {
             .read_parquet(url, ParquetReadOptions::default())
             .await
             .map_err(engine)?;
-        // Keyed ids are published as `user_key`; the steps call them `user_id` either way.
-        let keyed = table.schema().has_column_with_unqualified_name(USER_KEY);
-        let table = match keyed {
-            true => table.with_column_renamed(USER_KEY, USER_ID),
+        // Keyed ids are published as `user_key`; the steps call them `user_id` either way (the
+        // raw ids beside them, with `publish_raw_ids`, are not read back).
+        let schema = table.schema();
+        let keyed = schema.has_column_with_unqualified_name(USER_KEY);
+        let with_raw = keyed && schema.has_column_with_unqualified_name(USER_ID);
+        let table = match with_raw {
+            true => table.drop_columns(&[USER_ID]),
             false => Ok(table),
+        };
+        let table = match keyed {
+            true => table.and_then(|t| t.with_column_renamed(USER_KEY, USER_ID)),
+            false => table,
         };
         let table = table.map_err(RunError::engine(self.step))?;
         self.replace(name, table.into_view())

@@ -14,7 +14,6 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use lifecycle_features::input::raw_ids_view;
 use lifecycle_features::pseudonym::{IdKey, USER_KEY};
 use lifecycle_spec::{SpecError, ValidJobSpec};
 use rayon::prelude::*;
@@ -110,16 +109,7 @@ pub(crate) async fn register(run: &mut Run<'_>) -> Result<()> {
         reason: "a translation without a key".into(),
     })?;
     let q = Query::new(&run.ctx, "translate the previous keys");
-    let sources: Vec<String> = run
-        .inputs
-        .iter()
-        .filter(|i| ["events", "users"].contains(&i.table.as_str()))
-        .map(|i| format!("SELECT user_id FROM {}", raw_ids_view(&i.table)))
-        .collect();
-    let mut ids = vec![];
-    for b in q.collect(&sources.join(" UNION ")).await? {
-        ids.extend(q.texts(&b, 0)?.into_iter().flatten());
-    }
+    let ids = crate::raw_ids::input_ids(q, run).await?;
     let batch = translation(&ids, &old, &key);
     tracing::info!(users = ids.len(), "previous keys translated");
     match run.out.staged_batch("_previous_keys", batch).await? {

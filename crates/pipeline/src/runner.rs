@@ -360,6 +360,7 @@ async fn run_and_summarise(
         rules: crate::privacy::Publishing {
             ids: crate::privacy::user_ids(id_key.as_ref()),
             min_cell_size: spec.privacy.min_cell_size,
+            raw_ids: None,
         },
     };
     let (mut run, engine) = begin(spec, opts, stores, out, id_key).await?;
@@ -466,6 +467,13 @@ fn manifest(
         privacy: run.id_key.as_ref().map(|k| PrivacyRecord {
             id_column: crate::privacy::USER_KEY.to_string(),
             key_fingerprint: k.fingerprint(),
+            raw_id_tables: match run.spec.privacy.publish_raw_ids {
+                true => crate::raw_ids::RAW_ID_TABLES
+                    .iter()
+                    .map(|t| t.name().to_string())
+                    .collect(),
+                false => vec![],
+            },
         }),
         erasures: vec![],
         steps,

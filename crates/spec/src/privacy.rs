@@ -25,6 +25,10 @@ pub struct PrivacySettings {
     /// follow users across the rotation). Needs `id_key_env`.
     #[serde(default)]
     pub previous_key_env: Option<String>,
+    /// With a key: the activation tables (`user_profile`, the audience tables) also carry the
+    /// raw `user_id` beside `user_key`, for CRMs that contact people by it.
+    #[serde(default)]
+    pub publish_raw_ids: bool,
     /// A Parquet or CSV file (or folder) of erasure requests: `user_id`, `requested_at`, and
     /// optionally `request_id`. Those users' rows are dropped from every input as it is read.
     #[serde(default)]
@@ -44,6 +48,7 @@ impl Default for PrivacySettings {
         PrivacySettings {
             id_key_env: None,
             previous_key_env: None,
+            publish_raw_ids: false,
             erase_list: None,
             min_cell_size: one(),
         }
@@ -98,6 +103,8 @@ pub struct ValidPrivacy {
     pub id_key_env: Option<String>,
     /// Only with `id_key_env`, and another variable.
     pub previous_key_env: Option<String>,
+    /// Only with `id_key_env`.
+    pub publish_raw_ids: bool,
     /// The erasure requests, read as the input table [`ERASURES`].
     pub erase_list: Option<ValidSource>,
     /// At least 1.
@@ -121,6 +128,7 @@ pub(crate) fn validate(p: &PrivacySettings, base: &Path) -> Result<ValidPrivacy>
     Ok(ValidPrivacy {
         id_key_env: p.id_key_env.clone(),
         previous_key_env: p.previous_key_env.clone(),
+        publish_raw_ids: p.publish_raw_ids,
         erase_list,
         min_cell_size: p.min_cell_size,
     })
@@ -157,6 +165,12 @@ fn validate_privacy(p: &PrivacySettings) -> Result<()> {
         if let Some(var) = var {
             validate_var(setting, var)?;
         }
+    }
+    if p.publish_raw_ids && p.id_key_env.is_none() {
+        return Err(SpecError::invalid(
+            "privacy.publish_raw_ids",
+            "needs privacy.id_key_env: without a key every table publishes raw ids already",
+        ));
     }
     match (&p.id_key_env, &p.previous_key_env) {
         (None, Some(_)) => Err(SpecError::invalid(
@@ -210,16 +224,26 @@ mod tests {
             ..of("LIFECYCLE_ID_KEY")
         };
         assert!(validate_privacy(&rotating("LIFECYCLE_PREVIOUS_ID_KEY")).is_ok());
-        for bad in [
-            rotating("LIFECYCLE_ID_KEY"),
-            rotating("old key"),
-            PrivacySettings {
-                previous_key_env: Some("OLD".into()),
-                ..PrivacySettings::default()
-            },
+        for (bad, setting) in [
+            (rotating("LIFECYCLE_ID_KEY"), "privacy.previous_key_env"),
+            (rotating("old key"), "privacy.previous_key_env"),
+            (
+                PrivacySettings {
+                    publish_raw_ids: true,
+                    ..PrivacySettings::default()
+                },
+                "privacy.publish_raw_ids",
+            ),
+            (
+                PrivacySettings {
+                    previous_key_env: Some("OLD".into()),
+                    ..PrivacySettings::default()
+                },
+                "privacy.previous_key_env",
+            ),
         ] {
             let err = validate_privacy(&bad).unwrap_err().to_string();
-            assert!(err.contains("privacy.previous_key_env"), "{bad:?}: {err}");
+            assert!(err.contains(setting), "{bad:?}: {err}");
         }
     }
 

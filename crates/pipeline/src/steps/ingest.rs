@@ -53,6 +53,9 @@ pub(crate) async fn read(run: &mut Run<'_>) -> Result<Option<u64>> {
     }
     let erased = erase(run).await?;
     crate::rotation::register(run).await?;
+    if let Some(lookup) = crate::raw_ids::lookup(run).await? {
+        run.out.publish_raw_ids(lookup);
+    }
     let q = spec.quality.max_future_hours;
     quality::register_checked(&run.ctx, &spec.purchase_types, run.run_time, q).await?;
     if !run.out.publishes() {
