@@ -548,3 +548,45 @@ fn small_cells_are_suppressed_and_every_other_cell_is_as_published_without_the_r
     }
     assert!(suppressed > 0, "the demo's small log has small cells");
 }
+
+#[test]
+fn only_the_user_attributes_the_spec_allows_are_published() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = demo_log(dir.path());
+    // The users table gains a column no spec setting allows.
+    let users_file = demo.join("data/users.parquet");
+    let parts = batches(&users_file);
+    let users = arrow::compute::concat_batches(&parts[0].schema(), &parts).unwrap();
+    let emails: Vec<String> = (0..users.num_rows())
+        .map(|i| format!("person{i}@example.org"))
+        .collect();
+    let mut columns: Vec<(String, arrow::array::ArrayRef)> = users
+        .schema()
+        .fields()
+        .iter()
+        .zip(users.columns())
+        .map(|(f, c)| (f.name().clone(), c.clone()))
+        .collect();
+    columns.push((
+        "email".into(),
+        std::sync::Arc::new(arrow::array::StringArray::from(emails.clone())),
+    ));
+    write_batch(
+        &users_file,
+        &arrow::record_batch::RecordBatch::try_from_iter(columns).unwrap(),
+    );
+    let spec = demo_spec(&demo, "allowed.toml", "allowed", "data", "");
+    let (code, _, err) = lifecycle_out(&["run", spec.to_str().unwrap(), "--as-of", "2024-06-29"]);
+    assert_eq!(code, 0, "{err}");
+    let out = demo.join("allowed");
+    let leaks = files_holding(&out, &emails.into_iter().collect());
+    assert!(
+        leaks.is_empty(),
+        "a column outside users.attributes published: {leaks:?}"
+    );
+    let profile = column_names(&out.join("user_profile/run_date=2024-06-29/part-0.parquet"));
+    assert!(
+        profile.contains(&"country".to_string()) && !profile.contains(&"email".to_string()),
+        "{profile:?}"
+    );
+}
