@@ -202,6 +202,15 @@ impl Table {
     }
 }
 
+/// Every commit file under the output `out` (`run_date=D/commit-N.json`), relative, sorted.
+pub fn commit_files(out: &Path) -> Vec<String> {
+    snapshot(&out.join("run_manifest"))
+        .into_iter()
+        .map(|(rel, _)| rel)
+        .filter(|rel| rel.contains("commit-"))
+        .collect()
+}
+
 /// Every file under `dir`, relative, sorted, with its bytes.
 pub fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();

@@ -115,14 +115,6 @@ fn logs(out: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
-fn commit_files(out: &Path) -> Vec<String> {
-    snapshot(&out.join("run_manifest"))
-        .into_iter()
-        .map(|(rel, _)| rel)
-        .filter(|rel| rel.contains("commit-"))
-        .collect()
-}
-
 /// The values of the id column `column` of a table, as a set.
 fn ids_of(out: &Path, table: &str, column: &str) -> BTreeSet<String> {
     Table::read(out, table, "2024-06-29")

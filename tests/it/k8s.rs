@@ -216,7 +216,7 @@ fn assert_safe_cronjob(objs: &[Value]) -> Value {
     let c = &pod["containers"][0];
     assert_eq!(
         c["args"],
-        serde_json::json!(["run", "/etc/lifecycle/daily.toml"])
+        serde_json::json!(["run", "/etc/lifecycle/daily.toml", "--catch-up"])
     );
     // Credentials come from a Secret through the environment, never from the manifests.
     assert_eq!(c["envFrom"][0]["secretRef"]["name"], "lifecycle-storage");

@@ -2,6 +2,7 @@
 
 mod audiences;
 mod azurite;
+mod backfill;
 mod cli;
 mod cluster;
 mod clv;

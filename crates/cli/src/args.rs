@@ -26,7 +26,10 @@ pub(crate) enum Command {
     /// Check a job spec and its inputs' schemas without running.
     Validate(JobArgs),
     /// Run the daily job from a spec and publish its outputs.
-    Run(JobArgs),
+    Run(RunArgs),
+    /// Run a range of dates oldest first (skipping committed ones unless --rerun), each reading
+    /// the one before; resumes where a killed backfill stopped.
+    Backfill(BackfillArgs),
     /// Show the committed runs under an output location, or the first rows of one table.
     Inspect(InspectArgs),
     /// Rebuild a committed run's report.html from its tables, into a local file.
@@ -71,6 +74,31 @@ pub(crate) struct JobArgs {
     /// Run the SQL steps on this Ballista scheduler (`df://host:port`); overrides `[cluster] url`.
     #[arg(long, env = "LIFECYCLE_CLUSTER")]
     pub cluster: Option<String>,
+}
+
+#[derive(Args)]
+pub(crate) struct RunArgs {
+    #[command(flatten)]
+    pub job: JobArgs,
+    /// First run every date missed since the latest committed one (oldest first), then the
+    /// cutoff date: what a scheduled job should do after days it did not run.
+    #[arg(long)]
+    pub catch_up: bool,
+}
+
+#[derive(Args)]
+pub(crate) struct BackfillArgs {
+    #[command(flatten)]
+    pub job: JobArgs,
+    /// The first date to run (YYYY-MM-DD).
+    #[arg(long)]
+    pub from: NaiveDate,
+    /// The last date to run (YYYY-MM-DD), inclusive.
+    #[arg(long)]
+    pub to: NaiveDate,
+    /// Run committed dates again too.
+    #[arg(long)]
+    pub rerun: bool,
 }
 
 #[derive(Args)]

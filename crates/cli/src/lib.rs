@@ -88,6 +88,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Generate(a) => generate::generate(&a.params, &a.out),
         Command::Validate(a) => job::validate(&a).await,
         Command::Run(a) => job::run(&a).await,
+        Command::Backfill(a) => dates::backfill(&a).await,
         Command::Demo(a) => demo::demo(&a).await,
         Command::Inspect(a) => inspect::inspect(&a).await,
         Command::Report(a) => report::report(&a).await,

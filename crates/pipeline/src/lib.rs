@@ -17,6 +17,7 @@ mod engine;
 mod erase;
 mod error;
 mod frame;
+mod history;
 mod lease;
 mod manifest;
 mod notify;
@@ -43,6 +44,7 @@ pub use erase::{
     erase_users,
 };
 pub use error::{ModelFailure, Result, RunError};
+pub use history::{DatePlan, StaleDate, backfill_plan, catch_up_dates, job_output, stale_dates};
 pub use manifest::{MANIFEST_FORMAT, Manifest, RowCounts, StepTiming};
 pub use notify::Notification;
 pub use progress::Progress;

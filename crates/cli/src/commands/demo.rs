@@ -2,7 +2,7 @@
 
 use lifecycle_synth::GeneratorParams;
 
-use crate::args::{DemoArgs, JobArgs};
+use crate::args::{DemoArgs, JobArgs, RunArgs};
 
 /// The demo job spec, also at `jobs/demo.toml`.
 const DEMO_SPEC: &str = include_str!("../../../../jobs/demo.toml");
@@ -15,12 +15,15 @@ pub(crate) async fn demo(a: &DemoArgs) -> anyhow::Result<()> {
     super::generate::generate(&params, &a.dir.join("data"))?;
     let spec_path = a.dir.join("demo.toml");
     std::fs::write(&spec_path, DEMO_SPEC)?;
-    let args = JobArgs {
-        spec: spec_path.clone(),
-        as_of: Some(params.end()),
-        input: None,
-        output: None,
-        cluster: None,
+    let args = RunArgs {
+        job: JobArgs {
+            spec: spec_path.clone(),
+            as_of: Some(params.end()),
+            input: None,
+            output: None,
+            cluster: None,
+        },
+        catch_up: false,
     };
     super::job::run(&args).await?;
     closing_lines(&spec_path, &a.dir.join("out"), params.end());

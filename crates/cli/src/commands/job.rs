@@ -4,7 +4,7 @@
 use lifecycle_pipeline::RunOptions;
 use lifecycle_spec::{JobSpec, Overrides, ValidJobSpec};
 
-use crate::args::JobArgs;
+use crate::args::{JobArgs, RunArgs};
 use crate::stores::env_stores;
 
 /// Reads the spec and applies `--input`, `--output` and `--cluster` (resolved against the
@@ -47,10 +47,17 @@ pub(crate) async fn validate(a: &JobArgs) -> anyhow::Result<()> {
 }
 
 /// Runs the job and prints its summary. SIGTERM (what Kubernetes sends) or Ctrl-C stops it:
-/// nothing is published, the lease is released, the exit code is 143.
-pub(crate) async fn run(a: &JobArgs) -> anyhow::Result<()> {
-    let spec = load_spec(a)?;
-    let opts = run_options(a);
+/// nothing is published, the lease is released, the exit code is 143. With `--catch-up`, the
+/// dates missed since the latest committed one run first.
+pub(crate) async fn run(a: &RunArgs) -> anyhow::Result<()> {
+    let spec = load_spec(&a.job)?;
+    let opts = run_options(&a.job);
+    if a.catch_up {
+        let output = lifecycle_pipeline::job_output(&spec, &opts)?;
+        let cutoff = lifecycle_pipeline::cutoff_date(&spec, &opts);
+        let dates = lifecycle_pipeline::catch_up_dates(&output, cutoff).await?;
+        return super::dates::run_dates(&spec, &opts, &dates).await;
+    }
     let summary =
         lifecycle_pipeline::run_job_until(&spec, &opts, lifecycle_cluster::shutdown_signal())
             .await?;

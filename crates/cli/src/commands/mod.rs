@@ -1,5 +1,6 @@
 //! One module per command.
 
+pub(crate) mod dates;
 pub(crate) mod demo;
 pub(crate) mod erase;
 pub(crate) mod generate;
