@@ -85,6 +85,9 @@ fn a_killed_backfill_resumes_to_the_commits_of_an_uninterrupted_one() {
         (4..10).contains(&done),
         "{done} dates committed before the kill"
     );
+    // A kill between a commit and its stable copies (it happens: the first CI run of this test
+    // caught one) leaves a committed date without some of them.
+    std::fs::remove_file(killed.join("user_features/run_date=2024-02-01/part-0.parquet")).unwrap();
 
     let mut args = vec!["backfill"];
     args.extend(range);

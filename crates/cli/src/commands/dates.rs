@@ -35,6 +35,11 @@ pub(crate) async fn backfill(a: &BackfillArgs) -> anyhow::Result<()> {
             list(&plan.skipped)
         );
     }
+    // A backfill killed between a commit and its stable copies left that date's copies
+    // behind: bring every skipped date's in line (a no-op when they are).
+    for date in &plan.skipped {
+        lifecycle_storage::materialize(&output, *date).await?;
+    }
     run_dates(&spec, &opts, &plan.run).await?;
     report_stale(&output).await
 }
