@@ -21,6 +21,7 @@
 pub mod bgnbd;
 pub mod gamma_gamma;
 pub mod holdout;
+pub mod pareto_nbd;
 pub mod simulate;
 pub mod special;
 pub mod value;
@@ -31,6 +32,7 @@ pub use lifecycle_optim as optimize;
 pub use bgnbd::{BgNbd, BgNbdParams};
 pub use gamma_gamma::{GammaGamma, GammaGammaParams};
 pub use holdout::{HoldoutCustomer, HoldoutEvaluation};
+pub use pareto_nbd::{ParetoNbd, ParetoNbdParams};
 use serde::{Deserialize, Serialize};
 pub use value::{Prediction, Purchaser, ValueParams};
 
@@ -57,6 +59,40 @@ pub enum ClvError {
     #[error("{quantity} is not finite for these parameters")]
     Numerical { quantity: &'static str },
 }
+
+/// What a model of repeat purchases predicts for a customer; [`ValueParams`] values customers
+/// with any of them (BG/NBD, Pareto/NBD).
+pub trait RepeatPurchases {
+    /// `P(alive | x, tₓ, T)`.
+    fn probability_alive(&self, c: &Rfm) -> f64;
+    /// `E[Y(t) | x, tₓ, T]`: expected purchases in the next `t`.
+    fn conditional_expected_purchases(&self, t: f64, c: &Rfm) -> Result<f64>;
+    /// `E[X(t)]`: expected purchases of a new customer in a period of length `t`.
+    fn expected_purchases(&self, t: f64) -> Result<f64>;
+    /// Total log-likelihood of `customers`.
+    fn log_likelihood(&self, customers: &[Rfm]) -> f64;
+}
+
+macro_rules! repeat_purchases {
+    ($model:ty) => {
+        impl RepeatPurchases for $model {
+            fn probability_alive(&self, c: &Rfm) -> f64 {
+                <$model>::probability_alive(self, c)
+            }
+            fn conditional_expected_purchases(&self, t: f64, c: &Rfm) -> Result<f64> {
+                <$model>::conditional_expected_purchases(self, t, c)
+            }
+            fn expected_purchases(&self, t: f64) -> Result<f64> {
+                <$model>::expected_purchases(self, t)
+            }
+            fn log_likelihood(&self, customers: &[Rfm]) -> f64 {
+                <$model>::log_likelihood(self, customers)
+            }
+        }
+    };
+}
+repeat_purchases!(BgNbd);
+repeat_purchases!(ParetoNbd);
 
 /// One customer's purchase history as of the end of calibration, in one time unit.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -5,7 +5,7 @@
 //! steps (the last may be shorter), each step's expected purchases are valued at the customer's
 //! expected order value (Gamma-Gamma) and discounted by `(1 + d)^(days / 365)` at the step's end.
 
-use crate::{BgNbd, GammaGamma, Result, Rfm};
+use crate::{GammaGamma, RepeatPurchases, Result, Rfm};
 
 /// A purchaser's summary as the models see it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -46,7 +46,12 @@ impl Prediction {
 
 impl ValueParams {
     /// The predictions for one purchaser.
-    pub fn predict(&self, bg: &BgNbd, gg: &GammaGamma, c: &Purchaser) -> Result<Prediction> {
+    pub fn predict(
+        &self,
+        bg: &impl RepeatPurchases,
+        gg: &GammaGamma,
+        c: &Purchaser,
+    ) -> Result<Prediction> {
         let value = gg.conditional_expected_value(c.rfm.frequency, c.monetary.unwrap_or(0.0))?;
         let expected_purchases = self
             .horizons_days
@@ -67,7 +72,13 @@ impl ValueParams {
     }
 
     /// Discounted value of the expected purchases over `horizon_days` at `value` each.
-    pub fn discounted(&self, bg: &BgNbd, c: &Rfm, value: f64, horizon_days: u32) -> Result<f64> {
+    pub fn discounted(
+        &self,
+        bg: &impl RepeatPurchases,
+        c: &Rfm,
+        value: f64,
+        horizon_days: u32,
+    ) -> Result<f64> {
         let mut total = 0.0;
         let mut before = 0.0;
         let mut day = 0u32;
@@ -85,6 +96,7 @@ impl ValueParams {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::BgNbd;
 
     #[test]
     fn undiscounted_clv_is_expected_purchases_times_value() {

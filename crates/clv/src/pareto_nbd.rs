@@ -1,0 +1,348 @@
+//! The Pareto/NBD model (Schmittlein, Morrison & Colombo 1987): purchases while alive follow a
+//! Poisson process with a gamma(r, α) rate, and each customer's lifetime is exponential with a
+//! gamma(s, β) rate, so a customer can drop out at any time, not only after a purchase.
+//!
+//! One customer's likelihood in the numerically stable form of Fader & Hardie's note "A Note on
+//! Deriving the Pareto/NBD Model and Related Expressions" (2005), in log space:
+//! `ln L = ln Γ(r+x) − ln Γ(r) + r ln α + s ln β + ln(e^{B₁} + e^{B₂})` with
+//! `B₁ = −(r+x) ln(α+T) − s ln(β+T)`, `B₂ = ln s − ln(r+s+x) + ln A₀`, and, with
+//! `m = max(α, β)`, `d = |α − β|`, `k = s+1` when `α ≥ β` else `r+x`,
+//! `A₀ = ₂F₁(r+s+x, k; r+s+x+1; d/(m+tₓ)) / (m+tₓ)^{r+s+x} − ₂F₁(…; d/(m+T)) / (m+T)^{r+s+x}`.
+//! The arguments of `₂F₁` lie in `[0, 1)`, where its series converges.
+
+use serde::{Deserialize, Serialize};
+
+use crate::optimize::Lbfgs;
+use crate::special::{hyp2f1, ln_gamma, log_add_exp};
+use crate::{ClvError, Result, Rfm, compress, fit_positive};
+
+/// Fitting settings; [`ParetoNbdParams::fit`] returns the model.
+#[derive(Debug, Clone)]
+pub struct ParetoNbdParams {
+    /// Starting points `(r, α, s, β)`; the best fit of all is kept.
+    pub starts: Vec<[f64; 4]>,
+    pub optimizer: Lbfgs,
+}
+
+impl Default for ParetoNbdParams {
+    fn default() -> Self {
+        ParetoNbdParams {
+            starts: vec![[1.0, 1.0, 1.0, 1.0], [0.5, 10.0, 0.5, 10.0]],
+            optimizer: Lbfgs {
+                // The gradient is a finite difference: it is exact to about 1e-9.
+                gradient_tolerance: 1e-7,
+                ..Lbfgs::default()
+            },
+        }
+    }
+}
+
+/// A fitted Pareto/NBD model, in the time unit of the data it was fitted on.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ParetoNbd {
+    pub r: f64,
+    pub alpha: f64,
+    pub s: f64,
+    pub beta: f64,
+    /// Total log-likelihood of the fitted customers.
+    pub log_likelihood: f64,
+    pub iterations: usize,
+    pub converged: bool,
+}
+
+/// `ln A₀` (see the module doc); None where `₂F₁` does not converge or `A₀` is not positive.
+fn ln_a0(p: [f64; 4], c: &Rfm) -> Option<f64> {
+    let [r, alpha, s, beta] = p;
+    let (x, tx, t) = (c.frequency, c.recency, c.t);
+    let (max, min, k) = match alpha >= beta {
+        true => (alpha, beta, s + 1.0),
+        false => (beta, alpha, r + x),
+    };
+    let rsx = r + s + x;
+    let d = max - min;
+    let term = |time: f64| -> Option<f64> {
+        let f = hyp2f1(rsx, k, rsx + 1.0, d / (max + time))?;
+        Some(f.ln() - rsx * (max + time).ln())
+    };
+    let (early, late) = (term(tx)?, term(t)?);
+    // ln(e^early − e^late), early ≥ late (the time grows, the term shrinks).
+    let diff = early + (-(late - early).exp()).ln_1p();
+    diff.is_finite().then_some(diff)
+}
+
+/// One customer's log-likelihood (−∞ where it cannot be computed).
+pub fn log_likelihood(p: [f64; 4], c: &Rfm) -> f64 {
+    let [r, alpha, s, beta] = p;
+    let (x, t) = (c.frequency, c.t);
+    let a1 = ln_gamma(r + x) - ln_gamma(r) + r * alpha.ln() + s * beta.ln();
+    let b1 = -(r + x) * (alpha + t).ln() - s * (beta + t).ln();
+    let b2 = match c.t > c.recency {
+        true => ln_a0(p, c).map_or(f64::NEG_INFINITY, |a0| s.ln() - (r + s + x).ln() + a0),
+        // Bought at the very end: the customer was alive throughout, A₀ = 0.
+        false => f64::NEG_INFINITY,
+    };
+    a1 + log_add_exp(b1, b2)
+}
+
+/// The weighted total log-likelihood of the distinct histories `groups`.
+fn total(p: [f64; 4], groups: &[(Rfm, f64)]) -> f64 {
+    lifecycle_optim::fold_chunks(
+        groups.len(),
+        256,
+        |range| {
+            groups[range]
+                .iter()
+                .map(|(c, w)| w * log_likelihood(p, c))
+                .sum::<f64>()
+        },
+        |a, b| a + b,
+    )
+    .unwrap_or(0.0)
+}
+
+impl ParetoNbdParams {
+    /// Fits the model by maximum likelihood, over the logarithms of the parameters (so they
+    /// stay positive) and the distinct `(x, tₓ, T)` of `customers`, in parallel. The gradient
+    /// is a central difference: `₂F₁`'s derivatives in its parameters have no closed form.
+    pub fn fit(&self, customers: &[Rfm]) -> Result<ParetoNbd> {
+        crate::validate(customers)?;
+        let groups = compress(customers);
+        let n = customers.len() as f64;
+        let value = |theta: &[f64]| -> f64 {
+            let p = [
+                theta[0].exp(),
+                theta[1].exp(),
+                theta[2].exp(),
+                theta[3].exp(),
+            ];
+            let v = -total(p, &groups) / n;
+            if v.is_finite() { v } else { f64::INFINITY }
+        };
+        let objective = |theta: &[f64]| -> (f64, Vec<f64>) {
+            let h = 1e-6;
+            let g = (0..4)
+                .map(|j| {
+                    let (mut up, mut down) = (theta.to_vec(), theta.to_vec());
+                    up[j] += h;
+                    down[j] -= h;
+                    (value(&up) - value(&down)) / (2.0 * h)
+                })
+                .collect();
+            (value(theta), g)
+        };
+        let starts: Vec<Vec<f64>> = self.starts.iter().map(|s| s.to_vec()).collect();
+        let (p, iterations) = fit_positive(
+            "Pareto/NBD",
+            &["r", "alpha", "s", "beta"],
+            objective,
+            &starts,
+            self.optimizer,
+        )?;
+        let p = [p[0], p[1], p[2], p[3]];
+        Ok(ParetoNbd {
+            r: p[0],
+            alpha: p[1],
+            s: p[2],
+            beta: p[3],
+            log_likelihood: total(p, &groups),
+            iterations,
+            converged: true,
+        })
+    }
+}
+
+fn numeric(what: &'static str, v: f64) -> Result<f64> {
+    match v.is_finite() {
+        true => Ok(v),
+        false => Err(ClvError::Numerical { quantity: what }),
+    }
+}
+
+impl ParetoNbd {
+    /// A model from known parameters (e.g. published ones).
+    pub fn new(r: f64, alpha: f64, s: f64, beta: f64) -> ParetoNbd {
+        ParetoNbd {
+            r,
+            alpha,
+            s,
+            beta,
+            log_likelihood: f64::NAN,
+            iterations: 0,
+            converged: true,
+        }
+    }
+
+    fn params(&self) -> [f64; 4] {
+        [self.r, self.alpha, self.s, self.beta]
+    }
+
+    /// Total log-likelihood of `customers` under this model.
+    pub fn log_likelihood(&self, customers: &[Rfm]) -> f64 {
+        total(self.params(), &compress(customers))
+    }
+
+    /// `E[X(t)]`: expected purchases in a period of length `t` of a new customer.
+    pub fn expected_purchases(&self, t: f64) -> Result<f64> {
+        let (r, alpha, s, beta) = (self.r, self.alpha, self.s, self.beta);
+        let v = r * beta / (alpha * (s - 1.0)) * (1.0 - (beta / (beta + t)).powf(s - 1.0));
+        numeric("E[X(t)]", v)
+    }
+
+    /// `P(alive | x, tₓ, T)`: 1 / (1 + s/(r+s+x) (α+T)^{r+x} (β+T)^s A₀).
+    pub fn probability_alive(&self, c: &Rfm) -> f64 {
+        let (r, alpha, s, beta) = (self.r, self.alpha, self.s, self.beta);
+        let (x, t) = (c.frequency, c.t);
+        let Some(a0) = (c.t > c.recency).then(|| ln_a0(self.params(), c)).flatten() else {
+            return 1.0;
+        };
+        let log_odds =
+            s.ln() - (r + s + x).ln() + (r + x) * (alpha + t).ln() + s * (beta + t).ln() + a0;
+        1.0 / (1.0 + log_odds.exp())
+    }
+
+    /// `E[Y(t) | x, tₓ, T]`: expected purchases in the next `t` of a customer with history `c`
+    /// (Fader & Hardie's note, equation 22), in log space.
+    pub fn conditional_expected_purchases(&self, t: f64, c: &Rfm) -> Result<f64> {
+        let (r, alpha, s, beta) = (self.r, self.alpha, self.s, self.beta);
+        let (x, big_t) = (c.frequency, c.t);
+        let ll = log_likelihood(self.params(), c);
+        let first = ln_gamma(r + x) - ln_gamma(r) + r * alpha.ln() + s * beta.ln()
+            - (r + x) * (alpha + big_t).ln()
+            - s * (beta + big_t).ln();
+        let second = (r + x).ln() + (beta + big_t).ln() - (alpha + big_t).ln();
+        let third = ((1.0 - ((beta + big_t) / (beta + big_t + t)).powf(s - 1.0)) / (s - 1.0)).ln();
+        numeric("E[Y(t)|x,tx,T]", (first + second + third - ll).exp())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tests::cdnow_summary;
+
+    /// The published CDNOW parameters (weeks).
+    fn published() -> ParetoNbd {
+        ParetoNbd::new(0.553, 10.578, 0.606, 11.669)
+    }
+
+    #[test]
+    fn fits_the_published_cdnow_parameters() {
+        let m = ParetoNbdParams::default().fit(&cdnow_summary()).unwrap();
+        for (got, want, name) in [
+            (m.r, 0.553, "r"),
+            (m.alpha, 10.578, "alpha"),
+            (m.s, 0.606, "s"),
+            (m.beta, 11.669, "beta"),
+        ] {
+            assert!(
+                (got / want - 1.0).abs() < 2e-3,
+                "{name}: {got} vs the published {want}"
+            );
+        }
+        let at_published = published().log_likelihood(&cdnow_summary());
+        assert!(
+            m.log_likelihood >= at_published,
+            "{} < {at_published}",
+            m.log_likelihood
+        );
+    }
+
+    /// `fixtures/lifetimes_cdnow.json`, made by `scripts/reference/clv_lifetimes.py`.
+    fn lifetimes() -> serde_json::Value {
+        let text = include_str!("../fixtures/lifetimes_cdnow.json");
+        serde_json::from_str::<serde_json::Value>(text).unwrap()["pareto_nbd"].clone()
+    }
+
+    #[test]
+    fn agrees_with_lifetimes() {
+        let want = lifetimes();
+        let p = &want["params"];
+        let theirs = ParetoNbd::new(
+            p["r"].as_f64().unwrap(),
+            p["alpha"].as_f64().unwrap(),
+            p["s"].as_f64().unwrap(),
+            p["beta"].as_f64().unwrap(),
+        );
+        // The same maximum, found by another optimizer.
+        let ours = ParetoNbdParams::default().fit(&cdnow_summary()).unwrap();
+        for (a, b, name) in [
+            (ours.r, theirs.r, "r"),
+            (ours.alpha, theirs.alpha, "alpha"),
+            (ours.s, theirs.s, "s"),
+            (ours.beta, theirs.beta, "beta"),
+        ] {
+            assert!((a / b - 1.0).abs() < 1e-3, "{name}: {a} vs lifetimes' {b}");
+        }
+        let ll = want["log_likelihood"].as_f64().unwrap();
+        assert!(
+            ours.log_likelihood >= ll - 1e-6,
+            "{} < {ll}",
+            ours.log_likelihood
+        );
+        // With the same parameters, the same numbers.
+        let close = |got: f64, want: &serde_json::Value, what: &str| {
+            let want = want.as_f64().unwrap();
+            assert!(
+                (got - want).abs() <= 1e-6 * want.abs().max(1.0),
+                "{what}: {got} vs lifetimes' {want}"
+            );
+        };
+        close(
+            theirs.log_likelihood(&cdnow_summary()),
+            &want["log_likelihood"],
+            "total ll",
+        );
+        for case in want["cases"].as_array().unwrap() {
+            let c = Rfm {
+                frequency: case["x"].as_f64().unwrap(),
+                recency: case["t_x"].as_f64().unwrap(),
+                t: case["T"].as_f64().unwrap(),
+            };
+            let what = format!("{c:?}");
+            close(
+                log_likelihood(theirs.params(), &c),
+                &case["log_likelihood"],
+                &what,
+            );
+            close(theirs.probability_alive(&c), &case["p_alive"], &what);
+            let e = theirs.conditional_expected_purchases(39.0, &c).unwrap();
+            close(e, &case["expected_39"], &what);
+        }
+        for (t, v) in want["unconditional"].as_object().unwrap() {
+            let t: f64 = t.parse().unwrap();
+            close(theirs.expected_purchases(t).unwrap(), v, "E[X(t)]");
+        }
+    }
+
+    #[test]
+    fn both_branches_agree_where_alpha_meets_beta() {
+        let c = Rfm {
+            frequency: 4.0,
+            recency: 20.0,
+            t: 35.0,
+        };
+        let at = |alpha: f64, beta: f64| log_likelihood([0.6, alpha, 0.7, beta], &c);
+        let (below, above) = (at(10.0 - 1e-9, 10.0), at(10.0 + 1e-9, 10.0));
+        assert!((below - above).abs() < 1e-8, "{below} vs {above}");
+        // α = β: ₂F₁(…; 0) = 1, so A₀ has a closed form.
+        let (r, a, s, x, tx, t) = (0.6f64, 10.0f64, 0.7f64, 4.0f64, 20.0f64, 35.0f64);
+        let rsx = r + s + x;
+        let want = ln_gamma(r + x) - ln_gamma(r)
+            + (r + s) * a.ln()
+            + ((a + t).powf(-rsx) + s / rsx * ((a + tx).powf(-rsx) - (a + t).powf(-rsx))).ln();
+        assert!((at(a, a) - want).abs() < 1e-12, "{} vs {want}", at(a, a));
+    }
+
+    #[test]
+    fn published_conditional_expectation() {
+        let c = Rfm {
+            frequency: 26.0,
+            recency: 30.86,
+            t: 31.0,
+        };
+        let got = published()
+            .conditional_expected_purchases(52.0, &c)
+            .unwrap();
+        assert!((got - 25.46).abs() < 0.01, "{got}");
+    }
+}
