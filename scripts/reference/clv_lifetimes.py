@@ -1,4 +1,4 @@
-"""Reference CLV fits and predictions computed with the lifetimes package, for
+"""Reference Pareto/NBD and MBG/NBD fits and predictions computed with lifetimes, for
 crates/clv/fixtures/lifetimes_cdnow.json. Run once, never in the test command:
 
     python3 -m venv ~/.venvs/peers && ~/.venvs/peers/bin/pip install lifetimes
@@ -15,7 +15,7 @@ import os
 import lifetimes
 import numpy as np
 import pandas as pd
-from lifetimes import ParetoNBDFitter
+from lifetimes import ModifiedBetaGeoFitter, ParetoNBDFitter
 
 here = os.path.dirname(os.path.abspath(__file__))
 summary = pd.read_csv(
@@ -34,6 +34,28 @@ p = pnbd.params_
 params = [float(p["r"]), float(p["alpha"]), float(p["s"]), float(p["beta"])]
 ll = ParetoNBDFitter._conditional_log_likelihood(params, x, tx, T)
 case_ll = ParetoNBDFitter._conditional_log_likelihood(params, cx, ctx, cT)
+
+mbg = ModifiedBetaGeoFitter().fit(x, tx, T)
+q = mbg.params_
+mbg_params = [float(q["r"]), float(q["alpha"]), float(q["a"]), float(q["b"])]
+mbg_ll = ModifiedBetaGeoFitter._negative_log_likelihood(
+    np.log(mbg_params), x.values, tx.values, T.values, np.ones(len(x)), 0.0
+)
+
+
+def num(v):
+    """A scalar, whether lifetimes answered with one or with a one-element array."""
+    return float(np.ravel(v)[0])
+
+
+def mbg_case_ll(c):
+    """One history's log-likelihood with the fitted parameters."""
+    return -float(
+        ModifiedBetaGeoFitter._negative_log_likelihood(
+            np.log(mbg_params), np.array([c[0]]), np.array([c[1]]), np.array([c[2]]), np.ones(1), 0.0
+        )
+    )
+
 
 print(
     json.dumps(
@@ -57,6 +79,26 @@ print(
                 ],
                 "unconditional": {
                     str(t): float(pnbd.expected_number_of_purchases_up_to_time(t)) for t in [1, 3, 78]
+                },
+            },
+            "mbg_nbd": {
+                "params": dict(zip(["r", "alpha", "a", "b"], mbg_params)),
+                "log_likelihood": -float(mbg_ll) * len(x),
+                "cases": [
+                    {
+                        "x": c[0],
+                        "t_x": c[1],
+                        "T": c[2],
+                        "log_likelihood": mbg_case_ll(c),
+                        "p_alive": num(mbg.conditional_probability_alive(c[0], c[1], c[2])),
+                        "expected_39": num(
+                            mbg.conditional_expected_number_of_purchases_up_to_time(39, c[0], c[1], c[2])
+                        ),
+                    }
+                    for c in cases
+                ],
+                "unconditional": {
+                    str(t): num(mbg.expected_number_of_purchases_up_to_time(t)) for t in [1, 3, 78]
                 },
             },
         },

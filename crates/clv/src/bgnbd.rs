@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::optimize::Lbfgs;
 use crate::special::{digamma, hyp2f1, ln_beta, ln_gamma, log_add_exp};
-use crate::{ClvError, Result, Rfm, compress, fit_positive};
+use crate::{Result, Rfm, compress, fit_positive, numeric};
 
 /// Fitting settings; [`BgNbdParams::fit`] returns the model.
 #[derive(Debug, Clone)]
@@ -23,15 +23,19 @@ pub struct BgNbdParams {
     pub optimizer: Lbfgs,
 }
 
+/// Starting points `(r, α, a, b)` that reach the maximum on the data sets tried (CDNOW, the
+/// generator's logs).
+pub(crate) const STARTS: [[f64; 4]; 3] = [
+    [1.0, 1.0, 1.0, 1.0],
+    [0.5, 5.0, 0.5, 2.0],
+    [2.0, 20.0, 2.0, 5.0],
+];
+
 impl Default for BgNbdParams {
     fn default() -> Self {
         BgNbdParams {
             penalty: 0.0,
-            starts: vec![
-                [1.0, 1.0, 1.0, 1.0],
-                [0.5, 5.0, 0.5, 2.0],
-                [2.0, 20.0, 2.0, 5.0],
-            ],
+            starts: STARTS.to_vec(),
             optimizer: Lbfgs::default(),
         }
     }
@@ -209,13 +213,6 @@ impl BgNbdParams {
     }
 }
 
-fn numeric(what: &'static str, v: Option<f64>) -> Result<f64> {
-    match v {
-        Some(v) if v.is_finite() => Ok(v),
-        _ => Err(ClvError::Numerical { quantity: what }),
-    }
-}
-
 impl BgNbd {
     /// A model from known parameters (e.g. published ones).
     pub fn new(r: f64, alpha: f64, a: f64, b: f64) -> BgNbd {
@@ -321,6 +318,7 @@ impl BgNbd {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ClvError;
     use crate::tests::cdnow_summary;
 
     fn published() -> BgNbd {
@@ -376,35 +374,7 @@ mod tests {
 
     #[test]
     fn gradient_matches_finite_differences() {
-        let p = [0.3, 5.0, 0.9, 2.2];
-        for c in [
-            Rfm {
-                frequency: 0.0,
-                recency: 0.0,
-                t: 30.0,
-            },
-            Rfm {
-                frequency: 7.0,
-                recency: 21.5,
-                t: 38.0,
-            },
-        ] {
-            let (_, g) = log_likelihood_and_gradient(p, &c);
-            for j in 0..4 {
-                let h = 1e-6 * p[j];
-                let (mut up, mut down) = (p, p);
-                up[j] += h;
-                down[j] -= h;
-                let numeric = (log_likelihood_and_gradient(up, &c).0
-                    - log_likelihood_and_gradient(down, &c).0)
-                    / (2.0 * h);
-                assert!(
-                    (numeric - g[j]).abs() < 1e-6 * numeric.abs().max(1.0),
-                    "{c:?} d{j}: {numeric} vs {}",
-                    g[j]
-                );
-            }
-        }
+        crate::tests::assert_gradient(log_likelihood_and_gradient, [0.3, 5.0, 0.9, 2.2]);
     }
 
     #[test]

@@ -21,6 +21,7 @@
 pub mod bgnbd;
 pub mod gamma_gamma;
 pub mod holdout;
+pub mod mbgnbd;
 pub mod pareto_nbd;
 pub mod simulate;
 pub mod special;
@@ -32,6 +33,7 @@ pub use lifecycle_optim as optimize;
 pub use bgnbd::{BgNbd, BgNbdParams};
 pub use gamma_gamma::{GammaGamma, GammaGammaParams};
 pub use holdout::{HoldoutCustomer, HoldoutEvaluation};
+pub use mbgnbd::{MbgNbd, MbgNbdParams};
 pub use pareto_nbd::{ParetoNbd, ParetoNbdParams};
 use serde::{Deserialize, Serialize};
 pub use value::{Prediction, Purchaser, ValueParams};
@@ -61,7 +63,7 @@ pub enum ClvError {
 }
 
 /// What a model of repeat purchases predicts for a customer; [`ValueParams`] values customers
-/// with any of them (BG/NBD, Pareto/NBD).
+/// with any of them (BG/NBD, MBG/NBD, Pareto/NBD).
 pub trait RepeatPurchases {
     /// `P(alive | x, tₓ, T)`.
     fn probability_alive(&self, c: &Rfm) -> f64;
@@ -93,6 +95,7 @@ macro_rules! repeat_purchases {
 }
 repeat_purchases!(BgNbd);
 repeat_purchases!(ParetoNbd);
+repeat_purchases!(MbgNbd);
 
 /// One customer's purchase history as of the end of calibration, in one time unit.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -103,6 +106,14 @@ pub struct Rfm {
     pub recency: f64,
     /// `T`: time from the first purchase to the end of calibration.
     pub t: f64,
+}
+
+/// `v` when it is a finite number, else a [`ClvError::Numerical`] naming `what`.
+pub(crate) fn numeric(what: &'static str, v: Option<f64>) -> Result<f64> {
+    match v {
+        Some(v) if v.is_finite() => Ok(v),
+        _ => Err(ClvError::Numerical { quantity: what }),
+    }
 }
 
 /// Checks every summary: `x` a whole number ≥ 0, `0 ≤ tₓ ≤ T`, `tₓ = 0` when `x = 0`. `T = 0` is
@@ -237,6 +248,100 @@ pub(crate) mod tests {
                 (f[1], f[2], f[3], f[4])
             })
             .collect()
+    }
+
+    /// The `model` entry of `fixtures/lifetimes_cdnow.json` (made by
+    /// `scripts/reference/clv_lifetimes.py`) and its parameters named `names`.
+    pub fn lifetimes(model: &str, names: [&str; 4]) -> (serde_json::Value, [f64; 4]) {
+        let text = include_str!("../fixtures/lifetimes_cdnow.json");
+        let entry = serde_json::from_str::<serde_json::Value>(text).unwrap()[model].clone();
+        let params = names.map(|n| entry["params"][n].as_f64().unwrap());
+        (entry, params)
+    }
+
+    /// Our fit found lifetimes' maximum: parameters to 1e-3 relative, a log-likelihood at least
+    /// as high.
+    pub fn assert_same_fit(
+        ours: [f64; 4],
+        ours_ll: f64,
+        entry: &serde_json::Value,
+        names: [&str; 4],
+    ) {
+        for (j, name) in names.iter().enumerate() {
+            let theirs = entry["params"][name].as_f64().unwrap();
+            let got = ours[j];
+            assert!(
+                (got / theirs - 1.0).abs() < 1e-3,
+                "{name}: {got} vs lifetimes' {theirs}"
+            );
+        }
+        let ll = entry["log_likelihood"].as_f64().unwrap();
+        assert!(ours_ll >= ll - 1e-6, "{ours_ll} < lifetimes' {ll}");
+    }
+
+    /// With lifetimes' parameters, `model` gives lifetimes' numbers to 1e-6: the total and
+    /// per-history log-likelihoods, P(alive), E[Y(39)] and E[X(t)].
+    pub fn assert_same_predictions(model: &impl RepeatPurchases, entry: &serde_json::Value) {
+        let close = |got: f64, want: &serde_json::Value, what: &str| {
+            let want = want.as_f64().unwrap();
+            assert!(
+                (got - want).abs() <= 1e-6 * want.abs().max(1.0),
+                "{what}: {got} vs lifetimes' {want}"
+            );
+        };
+        close(
+            model.log_likelihood(&cdnow_summary()),
+            &entry["log_likelihood"],
+            "total ll",
+        );
+        for case in entry["cases"].as_array().unwrap() {
+            let c = Rfm {
+                frequency: case["x"].as_f64().unwrap(),
+                recency: case["t_x"].as_f64().unwrap(),
+                t: case["T"].as_f64().unwrap(),
+            };
+            let what = format!("{c:?}");
+            close(model.log_likelihood(&[c]), &case["log_likelihood"], &what);
+            close(model.probability_alive(&c), &case["p_alive"], &what);
+            let e = model.conditional_expected_purchases(39.0, &c).unwrap();
+            close(e, &case["expected_39"], &what);
+        }
+        for (t, v) in entry["unconditional"].as_object().unwrap() {
+            let e = model.expected_purchases(t.parse().unwrap()).unwrap();
+            close(e, v, "E[X(t)]");
+        }
+    }
+
+    /// `f`'s gradient equals its central finite differences at `p`, for a customer without and
+    /// one with repeat purchases.
+    pub fn assert_gradient(f: impl Fn([f64; 4], &Rfm) -> (f64, [f64; 4]), p: [f64; 4]) {
+        let customers = [
+            Rfm {
+                frequency: 0.0,
+                recency: 0.0,
+                t: 30.0,
+            },
+            Rfm {
+                frequency: 7.0,
+                recency: 21.5,
+                t: 38.0,
+            },
+        ];
+        for c in customers {
+            let (_, g) = f(p, &c);
+            for j in 0..4 {
+                let h = 1e-6 * p[j];
+                let (mut up, mut down) = (p, p);
+                up[j] += h;
+                down[j] -= h;
+                let numeric = (f(up, &c).0 - f(down, &c).0) / (2.0 * h);
+                assert!(
+                    (numeric - g[j]).abs() < 1e-6 * numeric.abs().max(1.0),
+                    "{c:?} d{j}: {numeric} vs {}",
+                    g[j]
+                );
+            }
+        }
     }
 
     #[test]
