@@ -1,4 +1,4 @@
-"""Reference Pareto/NBD and MBG/NBD fits and predictions computed with lifetimes, for
+"""Reference Pareto/NBD, MBG/NBD (and BG/NBD standard errors) computed with lifetimes, for
 crates/clv/fixtures/lifetimes_cdnow.json. Run once, never in the test command:
 
     python3 -m venv ~/.venvs/peers && ~/.venvs/peers/bin/pip install lifetimes
@@ -15,7 +15,7 @@ import os
 import lifetimes
 import numpy as np
 import pandas as pd
-from lifetimes import ModifiedBetaGeoFitter, ParetoNBDFitter
+from lifetimes import BetaGeoFitter, ModifiedBetaGeoFitter, ParetoNBDFitter
 
 here = os.path.dirname(os.path.abspath(__file__))
 summary = pd.read_csv(
@@ -34,6 +34,15 @@ p = pnbd.params_
 params = [float(p["r"]), float(p["alpha"]), float(p["s"]), float(p["beta"])]
 ll = ParetoNBDFitter._conditional_log_likelihood(params, x, tx, T)
 case_ll = ParetoNBDFitter._conditional_log_likelihood(params, cx, ctx, cT)
+
+bg = BetaGeoFitter().fit(x, tx, T)
+
+
+def errors(fitter):
+    """Standard errors of the parameters (lifetimes inverts the Hessian of the total negative
+    log-likelihood at the optimum)."""
+    return {k: float(v) for k, v in fitter.standard_errors_.items()}
+
 
 mbg = ModifiedBetaGeoFitter().fit(x, tx, T)
 q = mbg.params_
@@ -81,8 +90,13 @@ print(
                     str(t): float(pnbd.expected_number_of_purchases_up_to_time(t)) for t in [1, 3, 78]
                 },
             },
+            "bg_nbd": {
+                "params": {k: float(v) for k, v in bg.params_.items()},
+                "standard_errors": errors(bg),
+            },
             "mbg_nbd": {
                 "params": dict(zip(["r", "alpha", "a", "b"], mbg_params)),
+                "standard_errors": errors(mbg),
                 "log_likelihood": -float(mbg_ll) * len(x),
                 "cases": [
                     {

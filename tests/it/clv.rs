@@ -226,3 +226,45 @@ async fn the_daily_job_writes_customer_value_and_a_holdout_evaluation_for_cdnow(
         assert!((0.0..=1.0).contains(&p), "{id}: {p}");
     }
 }
+
+#[tokio::test]
+async fn auto_fits_every_model_and_uses_the_lowest_holdout_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec_path = repo_dir().join("jobs/cdnow.toml");
+    let mut spec = JobSpec::from_file(&spec_path).unwrap();
+    spec.job.output = dir.path().to_str().unwrap().to_string();
+    spec.clv.model = lifecycle_spec::ClvModel::Auto;
+    let spec = spec.validate().unwrap();
+    let s = lifecycle_pipeline::run_job(&spec, &lifecycle_pipeline::RunOptions::default())
+        .await
+        .unwrap();
+    let clv = &serde_json::to_value(s.manifest.models.clv.as_ref().unwrap()).unwrap();
+    let candidates = clv["candidates"].as_array().unwrap();
+    let names: Vec<&str> = candidates
+        .iter()
+        .map(|c| c["model"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["bgnbd", "mbgnbd", "pareto_nbd"]);
+    let error = |c: &serde_json::Value| c["holdout_mae_per_customer"].as_f64().unwrap();
+    let best = candidates
+        .iter()
+        .min_by(|a, b| error(a).total_cmp(&error(b)))
+        .unwrap();
+    assert_eq!(clv["model"], best["model"]);
+    for c in candidates {
+        assert_eq!(c["chosen"], c["model"] == best["model"], "{c}");
+        let ll = c["log_likelihood"].as_f64().unwrap();
+        assert!((c["aic"].as_f64().unwrap() - (8.0 - 2.0 * ll)).abs() < 1e-6);
+        for (name, se) in c["standard_errors"].as_object().unwrap() {
+            let v = c["parameters"][name].as_f64().unwrap();
+            let se = se.as_f64().unwrap();
+            assert!(
+                se > 0.0 && se.is_finite(),
+                "{}: {name} = {v} ± {se}",
+                c["model"]
+            );
+        }
+    }
+    assert_eq!(clv["holdout"]["model"], best["model"]);
+    assert_eq!(s.manifest.commit.outputs["customer_value"].rows, 23_570);
+}

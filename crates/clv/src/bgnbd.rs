@@ -213,6 +213,22 @@ impl BgNbdParams {
     }
 }
 
+/// The weighted total log-likelihood of the distinct histories `groups`.
+fn total(p: [f64; 4], groups: &[(Rfm, f64)]) -> f64 {
+    lifecycle_optim::fold_chunks(
+        groups.len(),
+        1024,
+        |range| {
+            groups[range]
+                .iter()
+                .map(|(c, w)| w * log_likelihood_and_gradient(p, c).0)
+                .sum::<f64>()
+        },
+        |a, b| a + b,
+    )
+    .unwrap_or(0.0)
+}
+
 impl BgNbd {
     /// A model from known parameters (e.g. published ones).
     pub fn new(r: f64, alpha: f64, a: f64, b: f64) -> BgNbd {
@@ -231,21 +247,16 @@ impl BgNbd {
         [self.r, self.alpha, self.a, self.b]
     }
 
+    /// Standard errors of the parameters, in their order, from the observed information on
+    /// `customers` (the data it was fitted on); None when the fit is not a proper maximum.
+    pub fn standard_errors(&self, customers: &[Rfm]) -> Option<[f64; 4]> {
+        let groups = compress(customers);
+        crate::stderr::standard_errors(|q| total(q, &groups), self.params())
+    }
+
     /// Total log-likelihood of `customers` under this model.
     pub fn log_likelihood(&self, customers: &[Rfm]) -> f64 {
-        let groups = compress(customers);
-        lifecycle_optim::fold_chunks(
-            groups.len(),
-            1024,
-            |range| {
-                groups[range]
-                    .iter()
-                    .map(|(c, w)| w * log_likelihood_and_gradient(self.params(), c).0)
-                    .sum::<f64>()
-            },
-            |a, b| a + b,
-        )
-        .unwrap_or(0.0)
+        total(self.params(), &compress(customers))
     }
 
     /// `E[X(t)]`: expected purchases in a period of length `t` of a new customer.

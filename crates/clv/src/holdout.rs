@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{BgNbd, GammaGamma, Purchaser, Result};
+use crate::{GammaGamma, Purchaser, RepeatPurchaseModel, Result};
 
 /// A calibration customer and what they did in the holdout period.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -56,7 +56,7 @@ pub struct OrderValue {
 
 /// Compares the predictions over `horizon` time units with the holdout.
 pub fn evaluate(
-    bg: &BgNbd,
+    bg: &impl RepeatPurchaseModel,
     gg: &GammaGamma,
     customers: &[HoldoutCustomer],
     horizon: f64,
@@ -116,7 +116,7 @@ pub fn evaluate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Rfm;
+    use crate::{BgNbd, Rfm};
 
     #[test]
     fn sums_groups_and_errors_by_hand() {

@@ -23,8 +23,10 @@ pub mod gamma_gamma;
 pub mod holdout;
 pub mod mbgnbd;
 pub mod pareto_nbd;
+pub mod repeat;
 pub mod simulate;
 pub mod special;
+pub mod stderr;
 pub mod value;
 
 /// The L-BFGS minimizer the fits use (the `lifecycle-optim` crate).
@@ -35,6 +37,7 @@ pub use gamma_gamma::{GammaGamma, GammaGammaParams};
 pub use holdout::{HoldoutCustomer, HoldoutEvaluation};
 pub use mbgnbd::{MbgNbd, MbgNbdParams};
 pub use pareto_nbd::{ParetoNbd, ParetoNbdParams};
+pub use repeat::{RepeatModel, RepeatModelKind};
 use serde::{Deserialize, Serialize};
 pub use value::{Prediction, Purchaser, ValueParams};
 
@@ -64,7 +67,7 @@ pub enum ClvError {
 
 /// What a model of repeat purchases predicts for a customer; [`ValueParams`] values customers
 /// with any of them (BG/NBD, MBG/NBD, Pareto/NBD).
-pub trait RepeatPurchases {
+pub trait RepeatPurchaseModel {
     /// `P(alive | x, tₓ, T)`.
     fn probability_alive(&self, c: &Rfm) -> f64;
     /// `E[Y(t) | x, tₓ, T]`: expected purchases in the next `t`.
@@ -77,7 +80,7 @@ pub trait RepeatPurchases {
 
 macro_rules! repeat_purchases {
     ($model:ty) => {
-        impl RepeatPurchases for $model {
+        impl RepeatPurchaseModel for $model {
             fn probability_alive(&self, c: &Rfm) -> f64 {
                 <$model>::probability_alive(self, c)
             }
@@ -281,7 +284,7 @@ pub(crate) mod tests {
 
     /// With lifetimes' parameters, `model` gives lifetimes' numbers to 1e-6: the total and
     /// per-history log-likelihoods, P(alive), E[Y(39)] and E[X(t)].
-    pub fn assert_same_predictions(model: &impl RepeatPurchases, entry: &serde_json::Value) {
+    pub fn assert_same_predictions(model: &impl RepeatPurchaseModel, entry: &serde_json::Value) {
         let close = |got: f64, want: &serde_json::Value, what: &str| {
             let want = want.as_f64().unwrap();
             assert!(

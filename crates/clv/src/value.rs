@@ -5,7 +5,7 @@
 //! steps (the last may be shorter), each step's expected purchases are valued at the customer's
 //! expected order value (Gamma-Gamma) and discounted by `(1 + d)^(days / 365)` at the step's end.
 
-use crate::{GammaGamma, RepeatPurchases, Result, Rfm};
+use crate::{GammaGamma, RepeatPurchaseModel, Result, Rfm};
 
 /// A purchaser's summary as the models see it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -48,7 +48,7 @@ impl ValueParams {
     /// The predictions for one purchaser.
     pub fn predict(
         &self,
-        bg: &impl RepeatPurchases,
+        bg: &impl RepeatPurchaseModel,
         gg: &GammaGamma,
         c: &Purchaser,
     ) -> Result<Prediction> {
@@ -74,7 +74,7 @@ impl ValueParams {
     /// Discounted value of the expected purchases over `horizon_days` at `value` each.
     pub fn discounted(
         &self,
-        bg: &impl RepeatPurchases,
+        bg: &impl RepeatPurchaseModel,
         c: &Rfm,
         value: f64,
         horizon_days: u32,

@@ -1,6 +1,8 @@
 //! What each model step reports in the manifest's `models`: typed, so the next run, `score`
 //! and the CLI summary read the same fields the step wrote.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use lifecycle_clv::{BgNbd, GammaGamma, HoldoutEvaluation};
 use lifecycle_models::churn::{ChurnTraining, ModelEvaluation, Split};
@@ -21,17 +23,48 @@ pub struct ModelReports {
     pub recommendations: Option<RecommendationReport>,
 }
 
-/// `[clv]`: the fitted BG/NBD and Gamma-Gamma models, and the holdout evaluation.
+/// `[clv]`: the fitted repeat-purchase and Gamma-Gamma models, and the holdout evaluation.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClvReport {
     pub time_unit_days: f64,
     pub period_days: u32,
     pub customers: usize,
     pub repeat_customers: usize,
-    pub bgnbd: BgNbd,
+    /// The repeat-purchase model used (`bgnbd`, `mbgnbd`, `pareto_nbd`).
+    #[serde(default = "bgnbd_name")]
+    pub model: String,
+    /// The BG/NBD fit, when it is the model used (under this name since the first manifests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bgnbd: Option<BgNbd>,
     pub gamma_gamma: GammaGamma,
+    /// Every repeat-purchase model fitted (all three with `model = "auto"`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub candidates: Vec<ClvCandidate>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub holdout: Option<ClvHoldout>,
+}
+
+fn bgnbd_name() -> String {
+    "bgnbd".into()
+}
+
+/// One repeat-purchase model fitted on the whole history, and how it did on the holdout.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClvCandidate {
+    pub model: String,
+    pub parameters: BTreeMap<String, f64>,
+    /// From the observed information at the optimum (absent when it is not positive definite).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standard_errors: Option<BTreeMap<String, f64>>,
+    pub log_likelihood: f64,
+    /// `2k − 2 ln L`, k = 4.
+    pub aic: f64,
+    /// Mean absolute error of the repeat purchases per customer over the holdout, fitted on the
+    /// calibration period (with `holdout_days`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holdout_mae_per_customer: Option<f64>,
+    /// Whether this is the model used.
+    pub chosen: bool,
 }
 
 /// Models fitted before `calibration_end` and judged on the holdout after it.
@@ -42,7 +75,12 @@ pub enum ClvHoldout {
         calibration_end: DateTime<Utc>,
         holdout_days: u32,
         customers: usize,
-        bgnbd: BgNbd,
+        /// The model judged (the one used).
+        #[serde(default = "bgnbd_name")]
+        model: String,
+        /// Its calibration fit, when it is the BG/NBD.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        bgnbd: Option<BgNbd>,
         gamma_gamma: GammaGamma,
         #[serde(flatten)]
         evaluation: HoldoutEvaluation,

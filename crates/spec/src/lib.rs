@@ -50,9 +50,9 @@ pub use models::{
 };
 pub use privacy::{ERASURES, PrivacySettings, RetentionSettings, ValidPrivacy};
 pub use raw::{
-    ClusterSettings, ClvSettings, ColumnMap, CsvOptions, EventTypes, FeatureSettings, InputFormat,
-    JobSection, JobSpec, QualitySettings, SourceSpec, StageRule, StageSettings, StorageSettings,
-    TextOptions, TimeUnit,
+    ClusterSettings, ClvModel, ClvSettings, ColumnMap, CsvOptions, EventTypes, FeatureSettings,
+    InputFormat, JobSection, JobSpec, QualitySettings, SourceSpec, StageRule, StageSettings,
+    StorageSettings, TextOptions, TimeUnit,
 };
 pub use recommend::{Algorithm, AlsSettings, RecommendationSettings, Similarity};
 pub use valid::{

@@ -155,6 +155,21 @@ pub struct ClvSettings {
     /// predictions with what happened in the holdout days (in the manifest).
     #[serde(default)]
     pub holdout_days: u32,
+    /// The repeat-purchase model: `bgnbd`, `mbgnbd`, `pareto_nbd`, or `auto` (all three fitted;
+    /// the one with the lowest holdout error when `holdout_days` is above 0, else the lowest AIC).
+    #[serde(default)]
+    pub model: ClvModel,
+}
+
+/// `[clv] model`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClvModel {
+    #[default]
+    Bgnbd,
+    Mbgnbd,
+    ParetoNbd,
+    Auto,
 }
 
 impl Default for ClvSettings {
@@ -167,6 +182,7 @@ impl Default for ClvSettings {
             annual_discount_rate: default_discount(),
             penalty: 0.0,
             holdout_days: 0,
+            model: ClvModel::default(),
         }
     }
 }

@@ -45,10 +45,13 @@ pub(super) async fn clv(t: &ReportTables<'_>, m: &Manifest) -> Result<Option<Sec
         .into_iter()
         .filter(|v| v.is_finite())
         .collect();
+    let model = m.models.clv.as_ref();
+    let model = model.and_then(|c| lifecycle_clv::RepeatModelKind::from_name(&c.model));
+    let model = model.map_or("BG/NBD", |k| k.label());
     let mut section = Section::new("clv", "Customer lifetime value")
-        .note(
-            "BG/NBD with Gamma-Gamma spend, discounted; the histogram's last bar holds the top 1%.",
-        )
+        .note(format!(
+            "{model} with Gamma-Gamma spend, discounted; the histogram's last bar holds the top 1%."
+        ))
         .with(Block::Bars(BarChart {
             title: "CLV over 365 days".into(),
             x_label: "CLV".into(),

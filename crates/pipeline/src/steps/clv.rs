@@ -10,15 +10,17 @@ use chrono::{DateTime, Utc};
 use datafusion::arrow::array::{Array, AsArray, Float64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Schema};
 use lifecycle_clv::{
-    BgNbd, BgNbdParams, ClvError, GammaGamma, GammaGammaParams, HoldoutCustomer, Purchaser, Rfm,
-    ValueParams,
+    ClvError, GammaGamma, GammaGammaParams, HoldoutCustomer, Purchaser, RepeatModel,
+    RepeatModelKind, Rfm, ValueParams,
 };
 use lifecycle_features::clv_summary;
 use lifecycle_features::sql::views;
+use lifecycle_spec::ClvModel;
 
 use super::{Run, StepInfo};
 use crate::manifest::{ClvHoldout, ClvReport};
 use crate::query::Query;
+use crate::reports::ClvCandidate;
 use crate::tables::Table;
 use crate::{Result, RunError};
 
@@ -49,28 +51,37 @@ pub(crate) async fn run(run: &mut Run<'_>) -> Result<Option<u64>> {
             reason,
         }));
     }
-    let (bg, gg) = fit(customers.clone(), c.penalty).await?;
+    let kinds = kinds(c.model);
+    let holdout = match c.holdout_days {
+        0 => vec![],
+        _ => holdout(run, q.step("CLV holdout"), &kinds).await?,
+    };
+    let (fits, gg) = fit(customers.clone(), &kinds, c.penalty).await?;
+    let chosen = choose(&fits, &holdout);
     let value = ValueParams {
         horizons_days: c.horizons_days.clone(),
         unit_days: c.time_unit_days,
         annual_discount_rate: c.annual_discount_rate,
     };
-    let batch = customer_value(&customers, &bg, &gg, &value)?;
-    let holdout = match c.holdout_days {
-        0 => None,
-        _ => Some(holdout(run, q.step("CLV holdout")).await?),
-    };
+    let batch = customer_value(&customers, &chosen, &gg, &value)?;
+    let rfm: Vec<Rfm> = customers.iter().map(|c| c.purchaser.rfm).collect();
     run.models.clv = Some(ClvReport {
         time_unit_days: c.time_unit_days,
         period_days: c.period_days,
         customers: customers.len(),
-        repeat_customers: customers
-            .iter()
-            .filter(|c| c.purchaser.rfm.frequency > 0.0)
-            .count(),
-        bgnbd: bg,
+        repeat_customers: rfm.iter().filter(|r| r.frequency > 0.0).count(),
+        model: chosen.kind().name().into(),
+        bgnbd: match chosen {
+            RepeatModel::Bgnbd(m) => Some(m),
+            _ => None,
+        },
         gamma_gamma: gg,
-        holdout,
+        candidates: candidates(&fits, &holdout, &chosen, &rfm),
+        holdout: holdout
+            .iter()
+            .find(|(k, _)| *k == chosen.kind())
+            .or(holdout.first())
+            .map(|(_, h)| h.clone()),
     });
     Ok(Some(run.out.batch(Table::CustomerValue, batch).await?))
 }
@@ -101,15 +112,42 @@ async fn summary(q: Query<'_>, run: &Run<'_>, end: DateTime<Utc>) -> Result<Vec<
     Ok(out)
 }
 
-/// Fits both models on a blocking thread (they use rayon).
-async fn fit(customers: Arc<Vec<Customer>>, penalty: f64) -> Result<(BgNbd, GammaGamma)> {
+/// The models `[clv] model` asks for.
+fn kinds(model: ClvModel) -> Vec<RepeatModelKind> {
+    match model {
+        ClvModel::Bgnbd => vec![RepeatModelKind::Bgnbd],
+        ClvModel::Mbgnbd => vec![RepeatModelKind::Mbgnbd],
+        ClvModel::ParetoNbd => vec![RepeatModelKind::ParetoNbd],
+        ClvModel::Auto => RepeatModelKind::ALL.to_vec(),
+    }
+}
+
+/// Fits the repeat-purchase models and the Gamma-Gamma on a blocking thread (they use rayon).
+/// Among several, one that cannot be fitted is left out (logged); the run fails only when none
+/// can.
+async fn fit(
+    customers: Arc<Vec<Customer>>,
+    kinds: &[RepeatModelKind],
+    penalty: f64,
+) -> Result<(Vec<RepeatModel>, GammaGamma)> {
+    let kinds = kinds.to_vec();
     let work = move || {
         let rfm: Vec<Rfm> = customers.iter().map(|c| c.purchaser.rfm).collect();
-        let bg_params = BgNbdParams {
-            penalty,
-            ..Default::default()
-        };
-        let bg = bg_params.fit(&rfm).map_err(RunError::model("BG/NBD"))?;
+        let mut fits = vec![];
+        let mut first_error = None;
+        for kind in &kinds {
+            match kind.fit(&rfm, penalty) {
+                Ok(m) => fits.push(m),
+                Err(e) if kinds.len() > 1 => {
+                    tracing::warn!(model = kind.label(), error = %e, "left out of [clv] model = auto");
+                    first_error.get_or_insert(RunError::model(kind.label())(e));
+                }
+                Err(e) => return Err(RunError::model(kind.label())(e)),
+            }
+        }
+        if fits.is_empty() {
+            return Err(first_error.expect("a kind was tried"));
+        }
         let spend: Vec<(f64, f64)> = customers
             .iter()
             .filter_map(|c| {
@@ -126,15 +164,67 @@ async fn fit(customers: Arc<Vec<Customer>>, penalty: f64) -> Result<(BgNbd, Gamm
         let gg = gg_params
             .fit(&spend)
             .map_err(RunError::model("Gamma-Gamma"))?;
-        Ok((bg, gg))
+        Ok((fits, gg))
     };
     super::blocking("clv", work).await?
+}
+
+/// The holdout's mean absolute error per customer of `kind`, when it was evaluated.
+fn holdout_error(holdout: &[(RepeatModelKind, ClvHoldout)], kind: RepeatModelKind) -> Option<f64> {
+    holdout.iter().find_map(|(k, h)| match h {
+        ClvHoldout::Evaluated { evaluation, .. } if *k == kind => {
+            Some(evaluation.repeat_purchases.mae_per_customer)
+        }
+        _ => None,
+    })
+}
+
+/// The model to use: of several, the lowest holdout error when every one was evaluated, else
+/// the lowest AIC.
+fn choose(fits: &[RepeatModel], holdout: &[(RepeatModelKind, ClvHoldout)]) -> RepeatModel {
+    let errors: Option<Vec<f64>> = fits
+        .iter()
+        .map(|m| holdout_error(holdout, m.kind()))
+        .collect();
+    let score = |i: usize| match &errors {
+        Some(e) => e[i],
+        None => fits[i].aic(),
+    };
+    let best = (0..fits.len())
+        .min_by(|a, b| score(*a).total_cmp(&score(*b)))
+        .expect("at least one fit");
+    fits[best]
+}
+
+/// Every fit as the manifest lists it.
+fn candidates(
+    fits: &[RepeatModel],
+    holdout: &[(RepeatModelKind, ClvHoldout)],
+    chosen: &RepeatModel,
+    rfm: &[Rfm],
+) -> Vec<ClvCandidate> {
+    fits.iter()
+        .map(|m| {
+            let names = m.parameters().map(|(n, _)| n.to_string());
+            ClvCandidate {
+                model: m.kind().name().into(),
+                parameters: m.parameters().map(|(n, v)| (n.to_string(), v)).into(),
+                standard_errors: m
+                    .standard_errors(rfm)
+                    .map(|se| names.clone().into_iter().zip(se).collect()),
+                log_likelihood: m.fitted_log_likelihood(),
+                aic: m.aic(),
+                holdout_mae_per_customer: holdout_error(holdout, m.kind()),
+                chosen: m.kind() == chosen.kind(),
+            }
+        })
+        .collect()
 }
 
 /// `customer_value`: the summary, then each prediction (see `docs/outputs.md`).
 fn customer_value(
     customers: &[Customer],
-    bg: &BgNbd,
+    bg: &RepeatModel,
     gg: &GammaGamma,
     value: &ValueParams,
 ) -> Result<RecordBatch> {
@@ -145,7 +235,7 @@ fn customer_value(
             .map_err(RunError::model("CLV prediction"))?;
         if let Some(bad) = p.non_finite() {
             let reason = format!("customer {}: prediction {bad}", cu.user_id);
-            return Err(RunError::model("BG/NBD")(ClvError::InvalidData {
+            return Err(RunError::model(bg.kind().label())(ClvError::InvalidData {
                 index: 0,
                 reason,
             }));
@@ -188,16 +278,21 @@ fn customer_value(
         .expect("columns match the schema"))
 }
 
-/// Fits on the data before `cutoff − holdout_days` and compares with the holdout period.
-async fn holdout(run: &Run<'_>, q: Query<'_>) -> Result<ClvHoldout> {
+/// Fits each of `kinds` on the data before `cutoff − holdout_days` and compares it with the
+/// holdout period.
+async fn holdout(
+    run: &Run<'_>,
+    q: Query<'_>,
+    kinds: &[RepeatModelKind],
+) -> Result<Vec<(RepeatModelKind, ClvHoldout)>> {
     let c = &run.spec.clv;
     let calibration_end = run.cutoff - chrono::Duration::days(c.holdout_days as i64);
     let customers = Arc::new(summary(q, run, calibration_end).await?);
     if customers.is_empty() {
         let error = "no purchases before the holdout".to_string();
-        return Ok(ClvHoldout::Skipped { error });
+        return Ok(vec![(kinds[0], ClvHoldout::Skipped { error })]);
     }
-    let (bg, gg) = fit(customers.clone(), c.penalty).await?;
+    let (fits, gg) = fit(customers.clone(), kinds, c.penalty).await?;
     let types = &run.spec.purchase_types;
     let sql = clv_summary::holdout_sql(types, calibration_end, run.cutoff, c.period_days);
     let mut actual = HashMap::new();
@@ -221,14 +316,23 @@ async fn holdout(run: &Run<'_>, q: Query<'_>) -> Result<ClvHoldout> {
         })
         .collect();
     let horizon = c.holdout_days as f64 / c.time_unit_days;
-    let evaluation = lifecycle_clv::holdout::evaluate(&bg, &gg, &judged, horizon)
-        .map_err(RunError::model("CLV holdout"))?;
-    Ok(ClvHoldout::Evaluated {
-        calibration_end,
-        holdout_days: c.holdout_days,
-        customers: customers.len(),
-        bgnbd: bg,
-        gamma_gamma: gg,
-        evaluation,
-    })
+    let mut out = vec![];
+    for m in fits {
+        let evaluation = lifecycle_clv::holdout::evaluate(&m, &gg, &judged, horizon)
+            .map_err(RunError::model("CLV holdout"))?;
+        let report = ClvHoldout::Evaluated {
+            calibration_end,
+            holdout_days: c.holdout_days,
+            customers: customers.len(),
+            model: m.kind().name().into(),
+            bgnbd: match m {
+                RepeatModel::Bgnbd(bg) => Some(bg),
+                _ => None,
+            },
+            gamma_gamma: gg,
+            evaluation,
+        };
+        out.push((m.kind(), report));
+    }
+    Ok(out)
 }
