@@ -25,6 +25,7 @@ pub mod curves;
 pub mod drift;
 mod error;
 pub mod gbdt;
+pub mod isotonic;
 pub mod kmeans;
 pub mod logistic;
 pub mod markov;
