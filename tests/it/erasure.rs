@@ -124,6 +124,36 @@ fn ids_of(out: &Path, table: &str, column: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// The latest date's per-user tables under `out` are those of a fresh run over the demo's log
+/// without `gone`: the same features, the same users everywhere (model outputs were fitted with
+/// them, so the scores themselves may differ; aggregates keep them).
+fn assert_like_a_fresh_run_without(
+    demo: &Path,
+    out: &Path,
+    gone: &BTreeSet<String>,
+    privacy: &str,
+) {
+    copy_without(&demo.join("data"), &demo.join("data-without"), gone);
+    let fresh = demo_spec(demo, "without.toml", "without", "data-without", privacy);
+    let (code, err) = run_binary(&fresh, "2024-06-29", Some(KEY));
+    assert_eq!(code, 0, "{err}");
+    let without = demo.join("without");
+    let features = |o: &Path| Table::read(o, "user_features", "2024-06-29").batch;
+    assert_eq!(features(out), features(&without));
+    for table in [
+        "user_segments",
+        "user_profile",
+        "user_clusters",
+        "customer_value",
+    ] {
+        assert_eq!(
+            ids_of(out, table, "user_key"),
+            ids_of(&without, table, "user_key"),
+            "{table}"
+        );
+    }
+}
+
 #[test]
 fn erasure_leaves_no_trace_of_the_users_in_any_date_and_is_idempotent() {
     let dir = tempfile::tempdir().unwrap();
@@ -184,28 +214,7 @@ fn erasure_leaves_no_trace_of_the_users_in_any_date_and_is_idempotent() {
         "the replaced and superseded run folders: {log}"
     );
 
-    // The latest date's per-user tables are those of a fresh run without the users: the same
-    // features, the same users everywhere (model outputs were fitted with them, so the scores
-    // themselves may differ; aggregates keep them).
-    copy_without(&demo.join("data"), &demo.join("data-without"), &gone);
-    let fresh = demo_spec(&demo, "without.toml", "without", "data-without", &privacy);
-    let (code, err) = run_binary(&fresh, "2024-06-29", Some(KEY));
-    assert_eq!(code, 0, "{err}");
-    let without = demo.join("without");
-    let features = |o: &Path| Table::read(o, "user_features", "2024-06-29").batch;
-    assert_eq!(features(&out), features(&without));
-    for table in [
-        "user_segments",
-        "user_profile",
-        "user_clusters",
-        "customer_value",
-    ] {
-        assert_eq!(
-            ids_of(&out, table, "user_key"),
-            ids_of(&without, table, "user_key"),
-            "{table}"
-        );
-    }
+    assert_like_a_fresh_run_without(&demo, &out, &gone, &privacy);
 
     let commits = commit_files(&out);
     let (code, stdout, err) = erase_binary(&out, &list, Some(KEY));

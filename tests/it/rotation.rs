@@ -60,6 +60,39 @@ fn members(
         .collect()
 }
 
+/// Members of both dates keep the date they entered on, the others entered on the second date,
+/// and `audience_changes` says `entered` for exactly those (keys of either date turned into raw
+/// ids by `raw_of`).
+fn assert_audience_history(out: &Path, raw_of: &BTreeMap<String, String>) {
+    let earlier = members(out, "2024-06-22", raw_of);
+    let today = members(out, "2024-06-29", raw_of);
+    let mut kept = 0;
+    for (member, since) in &today {
+        let want = match earlier.get(member) {
+            Some(first) => first.as_str(),
+            None => "2024-06-29",
+        };
+        assert_eq!(since, want, "{member:?}");
+        kept += usize::from(earlier.contains_key(member));
+    }
+    assert!(kept > 0, "some members stayed");
+    let changes = Table::read(out, "audience_changes", "2024-06-29");
+    let entered: BTreeSet<(String, String)> = changes
+        .strings("audience")
+        .into_iter()
+        .zip(changes.strings("user_key"))
+        .zip(changes.strings("change"))
+        .filter(|(_, c)| c.as_deref() == Some("entered"))
+        .map(|((a, k), _)| (a.unwrap(), raw_of[&k.unwrap()].clone()))
+        .collect();
+    let new_members: BTreeSet<_> = today
+        .keys()
+        .filter(|m| !earlier.contains_key(*m))
+        .cloned()
+        .collect();
+    assert_eq!(entered, new_members);
+}
+
 #[test]
 fn a_rotated_key_keeps_transitions_audience_history_and_cluster_numbers() {
     let dir = tempfile::tempdir().unwrap();
@@ -127,33 +160,7 @@ fn a_rotated_key_keeps_transitions_audience_history_and_cluster_numbers() {
             ]
         })
         .collect();
-    let earlier = members(&out, "2024-06-22", &raw_of);
-    let today = members(&out, "2024-06-29", &raw_of);
-    let mut kept = 0;
-    for (member, since) in &today {
-        let want = match earlier.get(member) {
-            Some(first) => first.as_str(),
-            None => "2024-06-29",
-        };
-        assert_eq!(since, want, "{member:?}");
-        kept += usize::from(earlier.contains_key(member));
-    }
-    assert!(kept > 0, "some members stayed");
-    let changes = Table::read(&out, "audience_changes", "2024-06-29");
-    let entered: BTreeSet<(String, String)> = changes
-        .strings("audience")
-        .into_iter()
-        .zip(changes.strings("user_key"))
-        .zip(changes.strings("change"))
-        .filter(|(_, c)| c.as_deref() == Some("entered"))
-        .map(|((a, k), _)| (a.unwrap(), raw_of[&k.unwrap()].clone()))
-        .collect();
-    let new_members: BTreeSet<_> = today
-        .keys()
-        .filter(|m| !earlier.contains_key(*m))
-        .cloned()
-        .collect();
-    assert_eq!(entered, new_members);
+    assert_audience_history(&out, &raw_of);
 
     let m = manifest(&out, "2024-06-29");
     assert_eq!(

@@ -169,13 +169,6 @@ impl ParetoNbd {
         [self.r, self.alpha, self.s, self.beta]
     }
 
-    /// Standard errors of the parameters, in their order, from the observed information on
-    /// `customers` (the data it was fitted on); None when the fit is not a proper maximum.
-    pub fn standard_errors(&self, customers: &[Rfm]) -> Option<[f64; 4]> {
-        let groups = compress(customers);
-        crate::stderr::standard_errors(|q| total(q, &groups), self.params())
-    }
-
     /// Total log-likelihood of `customers` under this model.
     pub fn log_likelihood(&self, customers: &[Rfm]) -> f64 {
         total(self.params(), &compress(customers))

@@ -48,6 +48,17 @@ impl RepeatModelKind {
         }
     }
 
+    /// This model with known parameters (in [`RepeatModel::parameters`]' order).
+    pub fn with_parameters(self, p: [f64; 4]) -> RepeatModel {
+        match self {
+            RepeatModelKind::Bgnbd => RepeatModel::Bgnbd(BgNbd::new(p[0], p[1], p[2], p[3])),
+            RepeatModelKind::Mbgnbd => RepeatModel::Mbgnbd(MbgNbd::new(p[0], p[1], p[2], p[3])),
+            RepeatModelKind::ParetoNbd => {
+                RepeatModel::ParetoNbd(ParetoNbd::new(p[0], p[1], p[2], p[3]))
+            }
+        }
+    }
+
     /// Fits this model on `customers` (`penalty` is the BG/NBD's L2 penalty; the others have
     /// none).
     pub fn fit(self, customers: &[Rfm], penalty: f64) -> Result<RepeatModel> {
@@ -109,13 +120,12 @@ impl RepeatModel {
         2.0 * 4.0 - 2.0 * self.fitted_log_likelihood()
     }
 
-    /// Standard errors of [`RepeatModel::parameters`] on `customers`.
+    /// Standard errors of [`RepeatModel::parameters`] from the observed information on
+    /// `customers` (the data it was fitted on); None when the fit is not a proper maximum.
     pub fn standard_errors(&self, customers: &[Rfm]) -> Option<[f64; 4]> {
-        match self {
-            RepeatModel::Bgnbd(m) => m.standard_errors(customers),
-            RepeatModel::Mbgnbd(m) => m.standard_errors(customers),
-            RepeatModel::ParetoNbd(m) => m.standard_errors(customers),
-        }
+        let (kind, p) = (self.kind(), self.parameters().map(|(_, v)| v));
+        let ll = |q: [f64; 4]| kind.with_parameters(q).log_likelihood(customers);
+        crate::stderr::standard_errors(ll, p)
     }
 
     fn inner(&self) -> &dyn RepeatPurchaseModel {

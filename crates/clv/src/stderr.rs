@@ -69,7 +69,7 @@ fn inverse_spd(a: [[f64; 4]; 4]) -> Option<[[f64; 4]; 4]> {
 mod tests {
     use super::*;
     use crate::tests::{cdnow_summary, lifetimes};
-    use crate::{BgNbdParams, MbgNbdParams, RepeatPurchaseModel, Rfm};
+    use crate::{RepeatModelKind, RepeatPurchaseModel, Rfm};
 
     #[test]
     #[allow(clippy::needless_range_loop)]
@@ -124,9 +124,9 @@ mod tests {
         });
         // And for our own fits, at our optimum.
         let customers = cdnow_summary();
-        let bg = BgNbdParams::default().fit(&customers).unwrap();
-        assert!(bg.standard_errors(&customers).is_some());
-        let mbg = MbgNbdParams::default().fit(&customers).unwrap();
-        assert!(mbg.standard_errors(&customers).is_some());
+        for kind in [RepeatModelKind::Bgnbd, RepeatModelKind::Mbgnbd] {
+            let m = kind.fit(&customers, 0.0).unwrap();
+            assert!(m.standard_errors(&customers).is_some(), "{}", kind.name());
+        }
     }
 }

@@ -258,7 +258,7 @@ pub async fn run_job_until(
     let run_date = cutoff_date(spec, opts);
     let id_key = crate::privacy::id_key(spec, opts)?;
     let stores = stores_for(spec, &opts.stores)?;
-    let output = crate::session::open_setting(&stores, &spec.output, "job.output")?;
+    let output = crate::history::job_output(spec, opts)?;
     let publisher = Publisher::begin(output, run_date, spec.lease).await?;
     let run_id = publisher.run_id();
     tracing::info!(job = %spec.name, run_id, %run_date, output = %spec.output, "run starting");
@@ -485,7 +485,7 @@ fn manifest(
 /// feature columns they name.
 pub async fn validate_job(spec: &ValidJobSpec, opts: &RunOptions) -> Result<Vec<RegisteredInput>> {
     let stores = stores_for(spec, &opts.stores)?;
-    crate::session::open_setting(&stores, &spec.output, "job.output")?;
+    crate::history::job_output(spec, opts)?;
     let id_key = crate::privacy::id_key(spec, opts)?;
     let (mut run, _) = begin(spec, opts, stores, Output::Plan, id_key).await?;
     run_steps(&mut run, None).await?;
