@@ -200,8 +200,13 @@ fn generate(dir: &Path) {
 
 /// The model job on generated data, as of 2024-06-01.
 async fn trained(dir: &Path) -> lifecycle_pipeline::RunSummary {
+    trained_with(dir, "").await
+}
+
+/// The model job with `extra` lines appended to its `[churn]` section.
+async fn trained_with(dir: &Path, extra: &str) -> lifecycle_pipeline::RunSummary {
     generate(dir);
-    let spec = write_spec(dir, MODEL_SPEC);
+    let spec = write_spec(dir, &format!("{MODEL_SPEC}{extra}"));
     run(&spec, "2024-06-01", "2024-07-01T00:00:00Z")
         .await
         .unwrap()
@@ -346,8 +351,75 @@ async fn score_reproduces_the_runs_scores_from_the_saved_model() {
         stdout.contains(&s.manifest.models.churn.as_ref().unwrap().artifact),
         "{stdout}"
     );
-    let ours = Table::read(&out, "churn_scores", "2024-06-01");
-    let file = std::fs::File::open(&rescored).unwrap();
+    assert_same_scores(&out, &rescored);
+    // A model file of another version is refused with the reason.
+    let artifact = &s.manifest.models.churn.as_ref().unwrap().artifact;
+    let path = url::Url::parse(artifact).unwrap().to_file_path().unwrap();
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("\"format_version\": 1", "\"format_version\": 2");
+    let old = dir.path().join("old.json");
+    std::fs::write(&old, text).unwrap();
+    let (code, _, stderr) = lifecycle_score(&old, &features, &rescored);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("format_version Some(2)"), "{stderr}");
+}
+
+#[tokio::test]
+async fn isotonic_and_auto_calibration_are_recorded_and_reapplied_by_score() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = trained_with(dir.path(), "calibration = \"isotonic\"\n").await;
+    let churn = s.manifest.models.churn.as_ref().unwrap();
+    let choice = churn.training.calibration.as_ref().unwrap();
+    assert_eq!(
+        (choice.method.as_str(), choice.cross_validated.len()),
+        ("isotonic", 0)
+    );
+    let out = dir.path().join("out");
+    let features = out.join("user_features/run_date=2024-06-01/part-0.parquet");
+    let rescored = dir.path().join("rescored.parquet");
+    let (code, _, stderr) = lifecycle_score(&out, &features, &rescored);
+    assert_eq!(code, 0, "{stderr}");
+    assert_same_scores(&out, &rescored);
+    let saved = std::fs::read_to_string(
+        url::Url::parse(&churn.artifact)
+            .unwrap()
+            .to_file_path()
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        saved.contains("\"probability\""),
+        "the isotonic points are saved"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let s = trained_with(dir.path(), "calibration = \"auto\"\n").await;
+    let choice = s
+        .manifest
+        .models
+        .churn
+        .unwrap()
+        .training
+        .calibration
+        .unwrap();
+    let scores = &choice.cross_validated;
+    assert_eq!(scores.len(), 2, "{choice:?}");
+    let lower = if scores[1].brier < scores[0].brier {
+        1
+    } else {
+        0
+    };
+    assert_eq!(
+        choice.method, scores[lower].method,
+        "the lower Brier score wins"
+    );
+}
+
+/// `churn_scores` of the run as of 2024-06-01 and a `lifecycle score` output are equal.
+fn assert_same_scores(out: &Path, rescored: &Path) {
+    let ours = Table::read(out, "churn_scores", "2024-06-01");
+    let file = std::fs::File::open(rescored).unwrap();
     let batches: Vec<_> =
         parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
             .unwrap()
@@ -366,18 +438,6 @@ async fn score_reproduces_the_runs_scores_from_the_saved_model() {
         .unwrap()
         .as_primitive::<Float64Type>();
     assert!(p.values().iter().all(|v| (0.0..=1.0).contains(v)) && p.null_count() == 0);
-
-    // A model file of another version is refused with the reason.
-    let artifact = &s.manifest.models.churn.as_ref().unwrap().artifact;
-    let path = url::Url::parse(artifact).unwrap().to_file_path().unwrap();
-    let text = std::fs::read_to_string(&path)
-        .unwrap()
-        .replace("\"format_version\": 1", "\"format_version\": 2");
-    let old = dir.path().join("old.json");
-    std::fs::write(&old, text).unwrap();
-    let (code, _, stderr) = lifecycle_score(&old, &features, &rescored);
-    assert_eq!(code, 1);
-    assert!(stderr.contains("format_version Some(2)"), "{stderr}");
 }
 
 #[tokio::test]

@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-use crate::calibrate::Platt;
+use crate::calibration::Calibration;
 use crate::churn::ChurnTraining;
 use crate::gbdt::Gbdt;
 use crate::kmeans::{KChoice, KMeans};
@@ -41,7 +41,7 @@ pub struct ChurnModel {
     pub feature_names: Vec<String>,
     pub scaler: Scaler,
     pub classifier: Classifier,
-    pub calibration: Platt,
+    pub calibration: Calibration,
     /// How it was trained: observation dates, population, rows per split, each fit.
     pub training: ChurnTraining,
 }
@@ -209,7 +209,7 @@ mod tests {
             feature_names: names,
             scaler,
             classifier: Classifier::Logistic(lr),
-            calibration: Platt { a: 0.5, b: -0.1 },
+            calibration: Calibration::Platt(crate::calibrate::Platt { a: 0.5, b: -0.1 }),
             training: ChurnTraining {
                 gbdt: None,
                 logistic: None,
@@ -223,6 +223,7 @@ mod tests {
                     validation: 0,
                     test: 0,
                 },
+                calibration: None,
             },
         };
         let bytes = model.to_json();

@@ -1,5 +1,5 @@
 //! Churn model training and choice: every candidate classifier is fitted on the training
-//! dates, calibrated (Platt) and evaluated on the validation date, evaluated again on the test
+//! dates, calibrated (Platt, isotonic or the better of them: [`crate::calibration`]) and evaluated on the validation date, evaluated again on the test
 //! date, and the candidate with the best validation ROC-AUC becomes the [`ChurnModel`].
 //!
 //! The test date is never seen while training or choosing, so its metrics are the honest ones.
@@ -10,7 +10,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use crate::artifacts::FORMAT_VERSION;
-use crate::calibrate::Platt;
+use crate::calibration::{Calibration, CalibrationChoice, CalibrationMethod};
 use crate::gbdt::GbdtParams;
 use crate::logistic::LogisticParams;
 use crate::metrics::Evaluation;
@@ -69,6 +69,8 @@ pub struct ChurnParams {
     pub gbdt: GbdtParams,
     /// Weigh both classes the same in total (rare churners count as much as the rest).
     pub balanced: bool,
+    /// How each candidate's scores are calibrated on the validation date.
+    pub calibration: CalibrationMethod,
 }
 
 /// One candidate's metrics on one split.
@@ -89,6 +91,9 @@ pub struct ChurnTraining {
     pub observation_dates: Vec<ObservationDate>,
     pub population: Population,
     pub rows: SplitRows,
+    /// The chosen model's calibration (absent in models saved before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<CalibrationChoice>,
 }
 
 /// How the trees' fit went.
@@ -146,7 +151,8 @@ pub fn balanced_weights(y: &[bool]) -> Vec<f64> {
 /// A fitted candidate before the choice.
 struct Candidate {
     classifier: Classifier,
-    platt: Platt,
+    calibration: Calibration,
+    choice: CalibrationChoice,
     validation_auc: f64,
 }
 
@@ -177,7 +183,7 @@ impl ChurnParams {
         for kind in &self.models {
             let w = (weights.0.as_deref(), weights.1.as_deref());
             let classifier = self.fit_one(*kind, &scaler, train, valid, w, &mut training)?;
-            let c = calibrate(classifier, &scaler, data, &mut evaluations)?;
+            let c = self.calibrate(classifier, &scaler, data, &mut evaluations)?;
             candidates.push(c);
         }
         let best = candidates
@@ -198,13 +204,14 @@ impl ChurnParams {
             validation: valid.y.len(),
             test: data.test.y.len(),
         };
+        training.calibration = Some(best.choice);
         let model = ChurnModel {
             format_version: FORMAT_VERSION,
             trained_by: env!("CARGO_PKG_VERSION").to_string(),
             feature_names: features.to_vec(),
             scaler,
             classifier: best.classifier,
-            calibration: best.platt,
+            calibration: best.calibration,
             training,
         };
         Ok(ChurnFit { model, evaluations })
@@ -241,6 +248,44 @@ impl ChurnParams {
             }
         })
     }
+
+    /// Calibration on the validation date, and the candidate's metrics on validation and test.
+    fn calibrate(
+        &self,
+        classifier: Classifier,
+        scaler: &Scaler,
+        data: &ChurnData,
+        evaluations: &mut Vec<ModelEvaluation>,
+    ) -> Result<Candidate> {
+        let (valid, test) = (data.validation, data.test);
+        let valid_raw = raw_scores(&classifier, scaler, valid.x)?;
+        let (calibration, choice) = self.calibration.fit(&valid_raw, valid.y)?;
+        let calibrated = |s: Vec<f64>| {
+            s.into_iter()
+                .map(|v| calibration.apply(v))
+                .collect::<Vec<_>>()
+        };
+        let ev_valid = Evaluation::new(valid.y, &calibrated(valid_raw));
+        let ev_test = Evaluation::new(
+            test.y,
+            &calibrated(raw_scores(&classifier, scaler, test.x)?),
+        );
+        let validation_auc = ev_valid.roc_auc.unwrap_or(0.0);
+        let model = classifier.name().to_string();
+        for (split, metrics) in [(Split::Validation, ev_valid), (Split::Test, ev_test)] {
+            evaluations.push(ModelEvaluation {
+                model: model.clone(),
+                split,
+                metrics,
+            });
+        }
+        Ok(Candidate {
+            classifier,
+            calibration,
+            choice,
+            validation_auc,
+        })
+    }
 }
 
 /// Labels with both classes, or an error that says how many of each there are.
@@ -271,38 +316,6 @@ fn stack(cols: usize, parts: &[Labelled]) -> Result<(Matrix, Vec<bool>)> {
         y.extend_from_slice(p.y);
     }
     Ok((x, y))
-}
-
-/// Platt calibration on the validation date, and the candidate's metrics on validation and test.
-fn calibrate(
-    classifier: Classifier,
-    scaler: &Scaler,
-    data: &ChurnData,
-    evaluations: &mut Vec<ModelEvaluation>,
-) -> Result<Candidate> {
-    let (valid, test) = (data.validation, data.test);
-    let valid_raw = raw_scores(&classifier, scaler, valid.x)?;
-    let platt = Platt::fit(&valid_raw, valid.y)?;
-    let calibrated = |s: Vec<f64>| s.into_iter().map(|v| platt.apply(v)).collect::<Vec<_>>();
-    let ev_valid = Evaluation::new(valid.y, &calibrated(valid_raw));
-    let ev_test = Evaluation::new(
-        test.y,
-        &calibrated(raw_scores(&classifier, scaler, test.x)?),
-    );
-    let validation_auc = ev_valid.roc_auc.unwrap_or(0.0);
-    let model = classifier.name().to_string();
-    for (split, metrics) in [(Split::Validation, ev_valid), (Split::Test, ev_test)] {
-        evaluations.push(ModelEvaluation {
-            model: model.clone(),
-            split,
-            metrics,
-        });
-    }
-    Ok(Candidate {
-        classifier,
-        platt,
-        validation_auc,
-    })
 }
 
 /// The uncalibrated log-odds of each row of raw features.
@@ -365,6 +378,7 @@ mod tests {
                 validation: 0,
                 test: 0,
             },
+            calibration: None,
         }
     }
 
@@ -377,6 +391,7 @@ mod tests {
                 ..Default::default()
             },
             balanced: true,
+            calibration: CalibrationMethod::Platt,
         }
     }
 

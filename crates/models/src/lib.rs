@@ -1,6 +1,6 @@
 //! Models on the per-user feature matrix: K-means segments ([`kmeans`]), churn classifiers
 //! ([`logistic`], [`gbdt`]) trained and chosen on a time split ([`churn`]), probability
-//! calibration ([`calibrate`]), evaluation metrics
+//! calibration ([`calibrate`], [`isotonic`], chosen by [`calibration`]), evaluation metrics
 //! ([`metrics`]) and their curves ([`curves`]) and the saved models ([`ChurnModel`], [`SegmentModel`]); beside them, drift
 //! between two runs ([`drift`]) and the stage forecast ([`markov`]).
 //!
@@ -20,6 +20,7 @@
 
 mod artifacts;
 pub mod calibrate;
+pub mod calibration;
 pub mod churn;
 pub mod curves;
 pub mod drift;

@@ -46,7 +46,8 @@ pub use analyses::{
 pub use engine::{EngineSettings, ValidEngine};
 pub use error::{DataError, MAX_DAYS, Result, SpecError};
 pub use models::{
-    ChurnActivity, ChurnModelKind, ChurnSettings, ClassWeight, GbdtSettings, SegmentationSettings,
+    ChurnActivity, ChurnCalibration, ChurnModelKind, ChurnSettings, ClassWeight, GbdtSettings,
+    SegmentationSettings,
 };
 pub use privacy::{ERASURES, PrivacySettings, RetentionSettings, ValidPrivacy};
 pub use raw::{

@@ -132,6 +132,10 @@ pub struct ChurnSettings {
     /// Weigh classes equally in training (`balanced`) or not (`none`).
     #[serde(default = "default_class_weight")]
     pub class_weight: ClassWeight,
+    /// How scores become probabilities on the validation date: `platt`, `isotonic`, or `auto`
+    /// (the lower cross-validated Brier score there).
+    #[serde(default = "default_calibration")]
+    pub calibration: ChurnCalibration,
     /// L2 penalty of the logistic regression.
     #[serde(default = "default_l2")]
     pub l2: f64,
@@ -141,6 +145,15 @@ pub struct ChurnSettings {
     /// comparing with other libraries).
     #[serde(default)]
     pub export_training: bool,
+}
+
+/// `[churn] calibration`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChurnCalibration {
+    Platt,
+    Isotonic,
+    Auto,
 }
 
 /// Class weights in training.
@@ -165,6 +178,7 @@ impl Default for ChurnSettings {
             features: vec![],
             min_validation_auc: default_min_auc(),
             class_weight: default_class_weight(),
+            calibration: default_calibration(),
             l2: default_l2(),
             gbdt: GbdtSettings::default(),
             export_training: false,
@@ -199,6 +213,9 @@ fn default_min_auc() -> f64 {
 }
 fn default_class_weight() -> ClassWeight {
     ClassWeight::Balanced
+}
+fn default_calibration() -> ChurnCalibration {
+    ChurnCalibration::Platt
 }
 fn default_l2() -> f64 {
     1e-4

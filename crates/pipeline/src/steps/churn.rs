@@ -13,13 +13,14 @@ use chrono::{DateTime, Duration, Utc};
 use lifecycle_features::churn_labels::churn_frame_sql;
 use lifecycle_features::sql::views;
 use lifecycle_models::ModelError;
+use lifecycle_models::calibration::CalibrationMethod;
 use lifecycle_models::churn::{
     ChurnData, ChurnFit, ChurnParams, ChurnTraining, ClassifierKind, Labelled, ObservationDate,
     Population, Split, SplitRows,
 };
 use lifecycle_models::gbdt::GbdtParams;
 use lifecycle_models::logistic::LogisticParams;
-use lifecycle_spec::{ChurnModelKind, ChurnSettings, ClassWeight};
+use lifecycle_spec::{ChurnCalibration, ChurnModelKind, ChurnSettings, ClassWeight};
 
 use super::{Run, StepInfo};
 use crate::churn_curves::curves_batch;
@@ -233,6 +234,11 @@ fn fit(c: &ChurnSettings, features: &[String], frames: &[DatedFrame]) -> Result<
             ..Default::default()
         },
         balanced: c.class_weight != ClassWeight::None,
+        calibration: match c.calibration {
+            ChurnCalibration::Platt => CalibrationMethod::Platt,
+            ChurnCalibration::Isotonic => CalibrationMethod::Isotonic,
+            ChurnCalibration::Auto => CalibrationMethod::Auto,
+        },
     };
     let training = ChurnTraining {
         gbdt: None,
@@ -253,6 +259,7 @@ fn fit(c: &ChurnSettings, features: &[String], frames: &[DatedFrame]) -> Result<
             validation: 0,
             test: 0,
         },
+        calibration: None,
     };
     params.fit(features, &data, training).map_err(|e| match e {
         ModelError::InvalidData { what: "churn labels", reason } => RunError::model("churn")(ModelError::InvalidData {
