@@ -503,3 +503,53 @@ async fn churn_curves_agree_with_the_reported_test_metrics() {
     let binned: i64 = of("calibration").iter().map(|&i| rows[i]).sum();
     assert_eq!(binned as usize, test.metrics.rows);
 }
+
+#[tokio::test]
+async fn tree_drivers_name_a_feature_and_the_users_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = trained_with(dir.path(), "models = [\"gbdt\"]\n").await;
+    let churn = s.manifest.models.churn.as_ref().unwrap();
+    assert_eq!(churn.selected, "gbdt");
+    let out = dir.path().join("out");
+    let scores = Table::read(&out, "churn_scores", "2024-06-01");
+    let features = Table::read(&out, "user_features", "2024-06-01");
+    let users = scores.strings("user_id");
+    let row_of: std::collections::HashMap<_, _> = features
+        .strings("user_id")
+        .into_iter()
+        .enumerate()
+        .map(|(i, u)| (u.unwrap(), i))
+        .collect();
+    let as_f64 = |feature: &str| {
+        let column = features.batch.column_by_name(feature).unwrap();
+        arrow::compute::cast(column, &arrow::datatypes::DataType::Float64).unwrap()
+    };
+    let columns: std::collections::HashMap<&str, _> = churn
+        .features
+        .iter()
+        .map(|f| (f.as_str(), as_f64(f)))
+        .collect();
+    let mut named = 0;
+    for k in 1..=3 {
+        for (user, driver) in users.iter().zip(scores.strings(&format!("driver_{k}"))) {
+            let (user, Some(driver)) = (user.as_deref().unwrap(), driver) else {
+                continue;
+            };
+            let (feature, value) = driver.split_once(" = ").expect("`feature = value`");
+            let actual = columns[feature].as_primitive::<Float64Type>();
+            let i = row_of[user];
+            if actual.is_null(i) {
+                assert_eq!(value, "missing", "{user}: {driver}");
+            } else {
+                let v: f64 = value.parse().unwrap();
+                let want = actual.value(i);
+                assert!(
+                    (v - want).abs() <= 5e-4 + 1e-9,
+                    "{user}: {driver} vs {want}"
+                );
+            }
+            named += 1;
+        }
+    }
+    assert!(named >= scores.len(), "most users have drivers: {named}");
+}

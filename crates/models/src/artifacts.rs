@@ -61,32 +61,6 @@ impl ChurnModel {
             .collect())
     }
 
-    /// The features that push one row's score towards churn the most, largest first (at most
-    /// `top`, only positive contributions).
-    pub fn drivers(&self, row: &[f64], top: usize) -> Vec<(&str, f64)> {
-        let contributions = match &self.classifier {
-            Classifier::Logistic(m) => {
-                let z: Vec<f64> = row
-                    .iter()
-                    .zip(&self.scaler.columns)
-                    .map(|(v, c)| c.apply(*v))
-                    .collect();
-                m.contributions(&z)
-            }
-            Classifier::Gbdt(m) => m.contributions(row),
-        };
-        let mut c: Vec<(&str, f64)> = self
-            .feature_names
-            .iter()
-            .map(String::as_str)
-            .zip(contributions)
-            .filter(|(_, v)| *v > 0.0)
-            .collect();
-        c.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
-        c.truncate(top);
-        c
-    }
-
     /// Model-level importance, summing to 1: the share of total split gain (trees) or of
     /// `|coefficient|` on the standardised features (logistic regression).
     pub fn importance(&self) -> Vec<(String, f64)> {

@@ -57,6 +57,9 @@ impl Default for GbdtParams {
 pub enum Node {
     Leaf {
         value: f64,
+        /// The training hessian sum through the node (0 in models saved before it was kept).
+        #[serde(default)]
+        cover: f64,
     },
     /// Rows with `NaN` or a value `<= threshold` go left.
     Split {
@@ -67,6 +70,9 @@ pub enum Node {
         /// What the node would predict as a leaf (for contributions).
         value: f64,
         gain: f64,
+        /// The training hessian sum through the node: its children's add up to it.
+        #[serde(default)]
+        cover: f64,
     },
 }
 
@@ -81,7 +87,7 @@ impl Tree {
         let mut n = 0;
         loop {
             match &self.nodes[n] {
-                Node::Leaf { value } => return *value,
+                Node::Leaf { value, .. } => return *value,
                 Node::Split {
                     feature,
                     threshold,
@@ -100,9 +106,16 @@ impl Tree {
         }
     }
 
+    /// The training hessian sum through node `n`.
+    pub(crate) fn cover(&self, n: usize) -> f64 {
+        match &self.nodes[n] {
+            Node::Leaf { cover, .. } | Node::Split { cover, .. } => *cover,
+        }
+    }
+
     fn node_value(&self, n: usize) -> f64 {
         match &self.nodes[n] {
-            Node::Leaf { value } | Node::Split { value, .. } => *value,
+            Node::Leaf { value, .. } | Node::Split { value, .. } => *value,
         }
     }
 }
@@ -344,7 +357,10 @@ impl GbdtParams {
     fn grow(&self, binner: &Binner, bins: &[Vec<u8>], gh: &[[f64; 2]], out: &mut [f64]) -> Tree {
         let rows: Vec<u32> = (0..gh.len() as u32).collect();
         let hist = Some(Histogram::build(bins, gh, None));
-        let mut nodes = vec![Node::Leaf { value: 0.0 }];
+        let mut nodes = vec![Node::Leaf {
+            value: 0.0,
+            cover: 0.0,
+        }];
         let mut stack = vec![Pending {
             node: 0,
             rows,
@@ -365,7 +381,7 @@ impl GbdtParams {
                 .as_ref()
                 .and_then(|hist| self.best_split(hist, bins.len()));
             let Some(s) = split else {
-                nodes[p.node] = Node::Leaf { value };
+                nodes[p.node] = Node::Leaf { value, cover: hs };
                 for r in &p.rows {
                     out[*r as usize] = value;
                 }
@@ -377,8 +393,11 @@ impl GbdtParams {
                 .iter()
                 .partition(|r| col[**r as usize] as usize <= s.bin);
             let (left, right) = (nodes.len(), nodes.len() + 1);
-            nodes.push(Node::Leaf { value: 0.0 });
-            nodes.push(Node::Leaf { value: 0.0 });
+            let placeholder = Node::Leaf {
+                value: 0.0,
+                cover: 0.0,
+            };
+            nodes.extend([placeholder.clone(), placeholder]);
             nodes[p.node] = Node::Split {
                 feature: s.feature,
                 threshold: binner.threshold(s.feature, s.bin),
@@ -386,6 +405,7 @@ impl GbdtParams {
                 right,
                 value,
                 gain: s.gain,
+                cover: hs,
             };
             let (small, large) = if l_rows.len() <= r_rows.len() {
                 ((left, l_rows), (right, r_rows))

@@ -24,6 +24,7 @@ pub mod calibration;
 pub mod churn;
 pub mod curves;
 pub mod drift;
+pub mod drivers;
 mod error;
 pub mod gbdt;
 pub mod isotonic;
@@ -34,6 +35,7 @@ mod matrix;
 pub mod metrics;
 pub mod profile;
 pub mod scale;
+pub mod tree_shap;
 
 pub use artifacts::{ChurnModel, Classifier, FORMAT_VERSION, SegmentModel};
 pub use error::{ModelError, Result};

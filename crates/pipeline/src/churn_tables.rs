@@ -10,6 +10,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use lifecycle_models::ChurnModel;
 use lifecycle_models::churn::{ModelEvaluation, Split};
+use rayon::prelude::*;
 
 use crate::frame::Frame;
 
@@ -35,7 +36,8 @@ pub(crate) fn days_since_epoch(d: NaiveDate) -> i32 {
 }
 
 /// `churn_scores`: user_id, churn_probability, risk_decile (1 = the riskiest tenth), model,
-/// driver_1..3 (the features pushing this user's score up the most).
+/// driver_1..3 (the features pushing this user's score up the most, with the user's value:
+/// `recency_days = 41`).
 pub(crate) fn scores_batch(model: &ChurnModel, frame: &Frame, p: &[f64]) -> RecordBatch {
     let n = p.len();
     let mut order: Vec<usize> = (0..n).collect();
@@ -44,13 +46,11 @@ pub(crate) fn scores_batch(model: &ChurnModel, frame: &Frame, p: &[f64]) -> Reco
     for (rank, i) in order.into_iter().enumerate() {
         decile[i] = (rank * 10 / n.max(1)) as i32 + 1;
     }
-    let drivers: Vec<Vec<&str>> = (0..n)
+    let drivers: Vec<Vec<String>> = (0..n)
+        .into_par_iter()
         .map(|i| {
-            model
-                .drivers(frame.x.row(i), 3)
-                .into_iter()
-                .map(|(f, _)| f)
-                .collect()
+            let d = model.drivers(frame.x.row(i), 3);
+            d.iter().map(ToString::to_string).collect()
         })
         .collect();
     let mut fields = vec![
@@ -72,7 +72,7 @@ pub(crate) fn scores_batch(model: &ChurnModel, frame: &Frame, p: &[f64]) -> Reco
             DataType::Utf8,
             true,
         ));
-        let kth = drivers.iter().map(|d| d.get(k).copied());
+        let kth = drivers.iter().map(|d| d.get(k).map(String::as_str));
         columns.push(Arc::new(StringArray::from_iter(kth)));
     }
     RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).expect("columns match the schema")
