@@ -244,7 +244,7 @@ async fn auto_fits_every_model_and_uses_the_lowest_holdout_error() {
         .iter()
         .map(|c| c["model"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["bgnbd", "mbgnbd", "pareto_nbd"]);
+    assert_eq!(names, ["bgnbd", "mbgnbd", "pareto_nbd", "bgbb"]);
     let error = |c: &serde_json::Value| c["holdout_mae_per_customer"].as_f64().unwrap();
     let best = candidates
         .iter()
@@ -267,4 +267,25 @@ async fn auto_fits_every_model_and_uses_the_lowest_holdout_error() {
     }
     assert_eq!(clv["holdout"]["model"], best["model"]);
     assert_eq!(s.manifest.commit.outputs["customer_value"].rows, 23_570);
+    // Whichever won (the BG/BB over daily opportunities, on this data), its predictions are
+    // probabilities and finite, non-negative amounts.
+    let t = Table::read(dir.path(), "customer_value", "1998-07-01");
+    for col in ["p_alive", "expected_purchases_365d", "clv_365d"] {
+        let values = t.batch.column_by_name(col).unwrap();
+        let values = values.as_primitive::<Float64Type>();
+        assert!(
+            values
+                .iter()
+                .all(|v| v.unwrap().is_finite() && v.unwrap() >= 0.0),
+            "{col}"
+        );
+    }
+    let p_alive = t.batch.column_by_name("p_alive").unwrap();
+    assert!(
+        p_alive
+            .as_primitive::<Float64Type>()
+            .values()
+            .iter()
+            .all(|p| *p <= 1.0)
+    );
 }

@@ -1,5 +1,5 @@
-//! Customer lifetime value: the BG/NBD model of repeat purchases and the Gamma-Gamma model of
-//! spend, fitted by maximum likelihood.
+//! Customer lifetime value: models of repeat purchases (BG/NBD, MBG/NBD, Pareto/NBD, and BG/BB
+//! for discrete opportunities) and the Gamma-Gamma model of spend, fitted by maximum likelihood.
 //!
 //! Start from [`BgNbdParams::fit`] on each customer's [`Rfm`] summary (frequency = repeat
 //! purchase periods, recency = first to last purchase, `T` = first purchase to the end of
@@ -18,6 +18,7 @@
 //! assert!((next_39_weeks - 1.226).abs() < 1e-3);
 //! ```
 
+pub mod bgbb;
 pub mod bgnbd;
 pub mod gamma_gamma;
 pub mod holdout;
@@ -32,12 +33,13 @@ pub mod value;
 /// The L-BFGS minimizer the fits use (the `lifecycle-optim` crate).
 pub use lifecycle_optim as optimize;
 
+pub use bgbb::{BgBb, BgBbParams};
 pub use bgnbd::{BgNbd, BgNbdParams};
 pub use gamma_gamma::{GammaGamma, GammaGammaParams};
 pub use holdout::{HoldoutCustomer, HoldoutEvaluation};
 pub use mbgnbd::{MbgNbd, MbgNbdParams};
 pub use pareto_nbd::{ParetoNbd, ParetoNbdParams};
-pub use repeat::{RepeatModel, RepeatModelKind};
+pub use repeat::{FitSettings, RepeatModel, RepeatModelKind};
 use serde::{Deserialize, Serialize};
 pub use value::{Prediction, Purchaser, ValueParams};
 
@@ -66,7 +68,7 @@ pub enum ClvError {
 }
 
 /// What a model of repeat purchases predicts for a customer; [`ValueParams`] values customers
-/// with any of them (BG/NBD, MBG/NBD, Pareto/NBD).
+/// with any of them (BG/NBD, MBG/NBD, Pareto/NBD, BG/BB).
 pub trait RepeatPurchaseModel {
     /// `P(alive | x, tₓ, T)`.
     fn probability_alive(&self, c: &Rfm) -> f64;
@@ -99,6 +101,7 @@ macro_rules! repeat_purchases {
 repeat_purchases!(BgNbd);
 repeat_purchases!(ParetoNbd);
 repeat_purchases!(MbgNbd);
+repeat_purchases!(BgBb);
 
 /// One customer's purchase history as of the end of calibration, in one time unit.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -192,6 +195,37 @@ pub(crate) fn fit_positive(
         });
     }
     Ok((p, best.iterations))
+}
+
+/// The objective [`fit_positive`] minimizes for a model whose log-likelihood has no handy
+/// derivatives: the mean negative log-likelihood of `n` customers (`total`, of the parameters)
+/// over the parameters' logarithms, with a central-difference gradient (exact to about 1e-9).
+pub(crate) fn central_difference(
+    n: f64,
+    total: impl Fn([f64; 4]) -> f64,
+) -> impl Fn(&[f64]) -> (f64, Vec<f64>) {
+    let value = move |theta: &[f64]| -> f64 {
+        let p = [
+            theta[0].exp(),
+            theta[1].exp(),
+            theta[2].exp(),
+            theta[3].exp(),
+        ];
+        let v = -total(p) / n;
+        if v.is_finite() { v } else { f64::INFINITY }
+    };
+    move |theta: &[f64]| {
+        let h = 1e-6;
+        let g = (0..4)
+            .map(|j| {
+                let (mut up, mut down) = (theta.to_vec(), theta.to_vec());
+                up[j] += h;
+                down[j] -= h;
+                (value(&up) - value(&down)) / (2.0 * h)
+            })
+            .collect();
+        (value(theta), g)
+    }
 }
 
 /// The distinct histories with how many customers share each.

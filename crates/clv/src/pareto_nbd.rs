@@ -108,28 +108,7 @@ impl ParetoNbdParams {
         crate::validate(customers)?;
         let groups = compress(customers);
         let n = customers.len() as f64;
-        let value = |theta: &[f64]| -> f64 {
-            let p = [
-                theta[0].exp(),
-                theta[1].exp(),
-                theta[2].exp(),
-                theta[3].exp(),
-            ];
-            let v = -total(p, &groups) / n;
-            if v.is_finite() { v } else { f64::INFINITY }
-        };
-        let objective = |theta: &[f64]| -> (f64, Vec<f64>) {
-            let h = 1e-6;
-            let g = (0..4)
-                .map(|j| {
-                    let (mut up, mut down) = (theta.to_vec(), theta.to_vec());
-                    up[j] += h;
-                    down[j] -= h;
-                    (value(&up) - value(&down)) / (2.0 * h)
-                })
-                .collect();
-            (value(theta), g)
-        };
+        let objective = crate::central_difference(n, |p| total(p, &groups));
         let starts: Vec<Vec<f64>> = self.starts.iter().map(|s| s.to_vec()).collect();
         let (p, iterations) = fit_positive(
             "Pareto/NBD",

@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    BgNbd, BgNbdParams, MbgNbd, MbgNbdParams, ParetoNbd, ParetoNbdParams, RepeatPurchaseModel,
-    Result, Rfm,
+    BgBb, BgBbParams, BgNbd, BgNbdParams, MbgNbd, MbgNbdParams, ParetoNbd, ParetoNbdParams,
+    RepeatPurchaseModel, Result, Rfm,
 };
 
 /// Which model to fit.
@@ -15,15 +15,32 @@ pub enum RepeatModelKind {
     Bgnbd,
     Mbgnbd,
     ParetoNbd,
+    Bgbb,
+}
+
+/// What a fit needs besides the customers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FitSettings {
+    /// The BG/NBD's L2 penalty (the others have none).
+    pub penalty: f64,
+    /// Purchase periods per time unit: the BG/BB's opportunities.
+    pub periods_per_unit: f64,
 }
 
 impl RepeatModelKind {
     /// Every kind, in the order `auto` tries them.
-    pub const ALL: [RepeatModelKind; 3] = [
+    pub const ALL: [RepeatModelKind; 4] = [
         RepeatModelKind::Bgnbd,
         RepeatModelKind::Mbgnbd,
         RepeatModelKind::ParetoNbd,
+        RepeatModelKind::Bgbb,
     ];
+
+    /// Whether its likelihood is of continuous times (a density) rather than of discrete
+    /// opportunities: AIC compares only models of the same kind of data.
+    pub fn continuous(self) -> bool {
+        self != RepeatModelKind::Bgbb
+    }
 
     /// The name the spec and the manifest use.
     pub fn name(self) -> &'static str {
@@ -31,6 +48,7 @@ impl RepeatModelKind {
             RepeatModelKind::Bgnbd => "bgnbd",
             RepeatModelKind::Mbgnbd => "mbgnbd",
             RepeatModelKind::ParetoNbd => "pareto_nbd",
+            RepeatModelKind::Bgbb => "bgbb",
         }
     }
 
@@ -45,27 +63,16 @@ impl RepeatModelKind {
             RepeatModelKind::Bgnbd => "BG/NBD",
             RepeatModelKind::Mbgnbd => "MBG/NBD",
             RepeatModelKind::ParetoNbd => "Pareto/NBD",
+            RepeatModelKind::Bgbb => "BG/BB",
         }
     }
 
-    /// This model with known parameters (in [`RepeatModel::parameters`]' order).
-    pub fn with_parameters(self, p: [f64; 4]) -> RepeatModel {
-        match self {
-            RepeatModelKind::Bgnbd => RepeatModel::Bgnbd(BgNbd::new(p[0], p[1], p[2], p[3])),
-            RepeatModelKind::Mbgnbd => RepeatModel::Mbgnbd(MbgNbd::new(p[0], p[1], p[2], p[3])),
-            RepeatModelKind::ParetoNbd => {
-                RepeatModel::ParetoNbd(ParetoNbd::new(p[0], p[1], p[2], p[3]))
-            }
-        }
-    }
-
-    /// Fits this model on `customers` (`penalty` is the BG/NBD's L2 penalty; the others have
-    /// none).
-    pub fn fit(self, customers: &[Rfm], penalty: f64) -> Result<RepeatModel> {
+    /// Fits this model on `customers`.
+    pub fn fit(self, customers: &[Rfm], settings: FitSettings) -> Result<RepeatModel> {
         Ok(match self {
             RepeatModelKind::Bgnbd => RepeatModel::Bgnbd(
                 BgNbdParams {
-                    penalty,
+                    penalty: settings.penalty,
                     ..Default::default()
                 }
                 .fit(customers)?,
@@ -74,6 +81,13 @@ impl RepeatModelKind {
             RepeatModelKind::ParetoNbd => {
                 RepeatModel::ParetoNbd(ParetoNbdParams::default().fit(customers)?)
             }
+            RepeatModelKind::Bgbb => RepeatModel::Bgbb(
+                BgBbParams {
+                    periods_per_unit: settings.periods_per_unit,
+                    ..Default::default()
+                }
+                .fit(customers)?,
+            ),
         })
     }
 }
@@ -84,6 +98,7 @@ pub enum RepeatModel {
     Bgnbd(BgNbd),
     Mbgnbd(MbgNbd),
     ParetoNbd(ParetoNbd),
+    Bgbb(BgBb),
 }
 
 impl RepeatModel {
@@ -92,6 +107,7 @@ impl RepeatModel {
             RepeatModel::Bgnbd(_) => RepeatModelKind::Bgnbd,
             RepeatModel::Mbgnbd(_) => RepeatModelKind::Mbgnbd,
             RepeatModel::ParetoNbd(_) => RepeatModelKind::ParetoNbd,
+            RepeatModel::Bgbb(_) => RepeatModelKind::Bgbb,
         }
     }
 
@@ -103,6 +119,25 @@ impl RepeatModel {
             RepeatModel::ParetoNbd(m) => {
                 [("r", m.r), ("alpha", m.alpha), ("s", m.s), ("beta", m.beta)]
             }
+            RepeatModel::Bgbb(m) => [
+                ("alpha", m.alpha),
+                ("beta", m.beta),
+                ("gamma", m.gamma),
+                ("delta", m.delta),
+            ],
+        }
+    }
+
+    /// This model with other parameters (in [`RepeatModel::parameters`]' order), its settings
+    /// kept.
+    pub fn with_parameters(&self, p: [f64; 4]) -> RepeatModel {
+        match self {
+            RepeatModel::Bgnbd(_) => RepeatModel::Bgnbd(BgNbd::new(p[0], p[1], p[2], p[3])),
+            RepeatModel::Mbgnbd(_) => RepeatModel::Mbgnbd(MbgNbd::new(p[0], p[1], p[2], p[3])),
+            RepeatModel::ParetoNbd(_) => {
+                RepeatModel::ParetoNbd(ParetoNbd::new(p[0], p[1], p[2], p[3]))
+            }
+            RepeatModel::Bgbb(m) => RepeatModel::Bgbb(BgBb::new(p, m.periods_per_unit)),
         }
     }
 
@@ -112,6 +147,7 @@ impl RepeatModel {
             RepeatModel::Bgnbd(m) => m.log_likelihood,
             RepeatModel::Mbgnbd(m) => m.log_likelihood,
             RepeatModel::ParetoNbd(m) => m.log_likelihood,
+            RepeatModel::Bgbb(m) => m.log_likelihood,
         }
     }
 
@@ -123,8 +159,8 @@ impl RepeatModel {
     /// Standard errors of [`RepeatModel::parameters`] from the observed information on
     /// `customers` (the data it was fitted on); None when the fit is not a proper maximum.
     pub fn standard_errors(&self, customers: &[Rfm]) -> Option<[f64; 4]> {
-        let (kind, p) = (self.kind(), self.parameters().map(|(_, v)| v));
-        let ll = |q: [f64; 4]| kind.with_parameters(q).log_likelihood(customers);
+        let p = self.parameters().map(|(_, v)| v);
+        let ll = |q: [f64; 4]| self.with_parameters(q).log_likelihood(customers);
         crate::stderr::standard_errors(ll, p)
     }
 
@@ -133,6 +169,7 @@ impl RepeatModel {
             RepeatModel::Bgnbd(m) => m,
             RepeatModel::Mbgnbd(m) => m,
             RepeatModel::ParetoNbd(m) => m,
+            RepeatModel::Bgbb(m) => m,
         }
     }
 }
@@ -160,9 +197,14 @@ mod tests {
     #[test]
     fn each_kind_fits_cdnow_and_the_richer_models_fit_it_better() {
         let customers = cdnow_summary();
+        let settings = FitSettings {
+            penalty: 0.0,
+            periods_per_unit: 7.0,
+        };
         let fits: Vec<RepeatModel> = RepeatModelKind::ALL
             .iter()
-            .map(|k| k.fit(&customers, 0.0).unwrap())
+            .filter(|k| k.continuous())
+            .map(|k| k.fit(&customers, settings).unwrap())
             .collect();
         for (m, k) in fits.iter().zip(RepeatModelKind::ALL) {
             assert_eq!(m.kind(), k);

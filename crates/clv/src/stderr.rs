@@ -125,7 +125,11 @@ mod tests {
         // And for our own fits, at our optimum.
         let customers = cdnow_summary();
         for kind in [RepeatModelKind::Bgnbd, RepeatModelKind::Mbgnbd] {
-            let m = kind.fit(&customers, 0.0).unwrap();
+            let settings = crate::repeat::FitSettings {
+                penalty: 0.0,
+                periods_per_unit: 1.0,
+            };
+            let m = kind.fit(&customers, settings).unwrap();
             assert!(m.standard_errors(&customers).is_some(), "{}", kind.name());
         }
     }

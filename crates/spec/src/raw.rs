@@ -155,8 +155,10 @@ pub struct ClvSettings {
     /// predictions with what happened in the holdout days (in the manifest).
     #[serde(default)]
     pub holdout_days: u32,
-    /// The repeat-purchase model: `bgnbd`, `mbgnbd`, `pareto_nbd`, or `auto` (all three fitted;
-    /// the one with the lowest holdout error when `holdout_days` is above 0, else the lowest AIC).
+    /// The repeat-purchase model: `bgnbd`, `mbgnbd`, `pareto_nbd`, `bgbb` (discrete
+    /// opportunities: one per `period_days`), or `auto` (with `holdout_days` above 0 all four
+    /// fitted and the lowest holdout error chosen; else the three continuous-time ones and the
+    /// lowest AIC).
     #[serde(default)]
     pub model: ClvModel,
 }
@@ -169,6 +171,7 @@ pub enum ClvModel {
     Bgnbd,
     Mbgnbd,
     ParetoNbd,
+    Bgbb,
     Auto,
 }
 

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use datafusion::arrow::array::{Array, AsArray, Float64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Schema};
 use lifecycle_clv::{
-    ClvError, GammaGamma, GammaGammaParams, HoldoutCustomer, Purchaser, RepeatModel,
+    ClvError, FitSettings, GammaGamma, GammaGammaParams, HoldoutCustomer, Purchaser, RepeatModel,
     RepeatModelKind, Rfm, ValueParams,
 };
 use lifecycle_features::clv_summary;
@@ -51,12 +51,16 @@ pub(crate) async fn run(run: &mut Run<'_>) -> Result<Option<u64>> {
             reason,
         }));
     }
-    let kinds = kinds(c.model);
+    let kinds = kinds(c.model, c.holdout_days > 0);
+    let settings = FitSettings {
+        penalty: c.penalty,
+        periods_per_unit: c.time_unit_days / c.period_days as f64,
+    };
     let holdout = match c.holdout_days {
         0 => vec![],
-        _ => holdout(run, q.step("CLV holdout"), &kinds).await?,
+        _ => holdout(run, q.step("CLV holdout"), &kinds, settings).await?,
     };
-    let (fits, gg) = fit(customers.clone(), &kinds, c.penalty).await?;
+    let (fits, gg) = fit(customers.clone(), &kinds, settings).await?;
     let chosen = choose(&fits, &holdout);
     let value = ValueParams {
         horizons_days: c.horizons_days.clone(),
@@ -112,13 +116,18 @@ async fn summary(q: Query<'_>, run: &Run<'_>, end: DateTime<Utc>) -> Result<Vec<
     Ok(out)
 }
 
-/// The models `[clv] model` asks for.
-fn kinds(model: ClvModel) -> Vec<RepeatModelKind> {
+/// The models `[clv] model` asks for. `auto` fits the BG/BB only with a holdout: its
+/// likelihood is of discrete opportunities, so only a holdout error compares it with the rest.
+fn kinds(model: ClvModel, holdout: bool) -> Vec<RepeatModelKind> {
     match model {
         ClvModel::Bgnbd => vec![RepeatModelKind::Bgnbd],
         ClvModel::Mbgnbd => vec![RepeatModelKind::Mbgnbd],
         ClvModel::ParetoNbd => vec![RepeatModelKind::ParetoNbd],
-        ClvModel::Auto => RepeatModelKind::ALL.to_vec(),
+        ClvModel::Bgbb => vec![RepeatModelKind::Bgbb],
+        ClvModel::Auto => RepeatModelKind::ALL
+            .into_iter()
+            .filter(|k| holdout || k.continuous())
+            .collect(),
     }
 }
 
@@ -128,7 +137,7 @@ fn kinds(model: ClvModel) -> Vec<RepeatModelKind> {
 async fn fit(
     customers: Arc<Vec<Customer>>,
     kinds: &[RepeatModelKind],
-    penalty: f64,
+    settings: FitSettings,
 ) -> Result<(Vec<RepeatModel>, GammaGamma)> {
     let kinds = kinds.to_vec();
     let work = move || {
@@ -136,7 +145,7 @@ async fn fit(
         let mut fits = vec![];
         let mut first_error = None;
         for kind in &kinds {
-            match kind.fit(&rfm, penalty) {
+            match kind.fit(&rfm, settings) {
                 Ok(m) => fits.push(m),
                 Err(e) if kinds.len() > 1 => {
                     tracing::warn!(model = kind.label(), error = %e, "left out of [clv] model = auto");
@@ -158,7 +167,7 @@ async fn fit(
             })
             .collect();
         let gg_params = GammaGammaParams {
-            penalty,
+            penalty: settings.penalty,
             ..Default::default()
         };
         let gg = gg_params
@@ -180,14 +189,16 @@ fn holdout_error(holdout: &[(RepeatModelKind, ClvHoldout)], kind: RepeatModelKin
 }
 
 /// The model to use: of several, the lowest holdout error when every one was evaluated, else
-/// the lowest AIC.
+/// the lowest AIC among the continuous-time ones (a discrete likelihood is not comparable).
 fn choose(fits: &[RepeatModel], holdout: &[(RepeatModelKind, ClvHoldout)]) -> RepeatModel {
     let errors: Option<Vec<f64>> = fits
         .iter()
         .map(|m| holdout_error(holdout, m.kind()))
         .collect();
+    let any_continuous = fits.iter().any(|m| m.kind().continuous());
     let score = |i: usize| match &errors {
         Some(e) => e[i],
+        None if any_continuous && !fits[i].kind().continuous() => f64::INFINITY,
         None => fits[i].aic(),
     };
     let best = (0..fits.len())
@@ -284,6 +295,7 @@ async fn holdout(
     run: &Run<'_>,
     q: Query<'_>,
     kinds: &[RepeatModelKind],
+    settings: FitSettings,
 ) -> Result<Vec<(RepeatModelKind, ClvHoldout)>> {
     let c = &run.spec.clv;
     let calibration_end = run.cutoff - chrono::Duration::days(c.holdout_days as i64);
@@ -292,7 +304,7 @@ async fn holdout(
         let error = "no purchases before the holdout".to_string();
         return Ok(vec![(kinds[0], ClvHoldout::Skipped { error })]);
     }
-    let (fits, gg) = fit(customers.clone(), kinds, c.penalty).await?;
+    let (fits, gg) = fit(customers.clone(), kinds, settings).await?;
     let types = &run.spec.purchase_types;
     let sql = clv_summary::holdout_sql(types, calibration_end, run.cutoff, c.period_days);
     let mut actual = HashMap::new();
