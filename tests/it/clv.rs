@@ -289,3 +289,35 @@ async fn auto_fits_every_model_and_uses_the_lowest_holdout_error() {
             .all(|p| *p <= 1.0)
     );
 }
+
+#[tokio::test]
+async fn the_pareto_nbd_publishes_the_discounted_value_of_all_future_purchases() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut spec = JobSpec::from_file(&repo_dir().join("jobs/cdnow.toml")).unwrap();
+    spec.job.output = dir.path().to_str().unwrap().to_string();
+    spec.clv.model = lifecycle_spec::ClvModel::ParetoNbd;
+    spec.clv.holdout_days = 0;
+    let rate = spec.clv.annual_discount_rate;
+    assert!(rate > 0.0);
+    let spec = spec.validate().unwrap();
+    lifecycle_pipeline::run_job(&spec, &lifecycle_pipeline::RunOptions::default())
+        .await
+        .unwrap();
+    let t = Table::read(dir.path(), "customer_value", "1998-07-01");
+    let column = |name: &str| {
+        let c = t.batch.column_by_name(name).unwrap();
+        c.as_primitive::<Float64Type>().clone()
+    };
+    let (dert, residual) = (column("dert"), column("residual_value"));
+    let (value, year) = (column("expected_value"), column("clv_365d"));
+    assert_eq!(dert.null_count(), 0);
+    for i in 0..t.len() {
+        let (d, r) = (dert.value(i), residual.value(i));
+        assert!(d > 0.0 && d.is_finite(), "row {i}: {d}");
+        assert!((r - d * value.value(i)).abs() <= 1e-9 * r, "row {i}");
+        assert!(
+            r >= year.value(i),
+            "row {i}: all future purchases are worth more than a year's"
+        );
+    }
+}

@@ -78,10 +78,15 @@ pub trait RepeatPurchaseModel {
     fn expected_purchases(&self, t: f64) -> Result<f64>;
     /// Total log-likelihood of `customers`.
     fn log_likelihood(&self, customers: &[Rfm]) -> f64;
+    /// Discounted expected residual transactions at the continuous rate `delta` per time unit,
+    /// where the model has a closed form (the Pareto/NBD); None elsewhere.
+    fn dert(&self, _delta: f64, _c: &Rfm) -> Option<Result<f64>> {
+        None
+    }
 }
 
 macro_rules! repeat_purchases {
-    ($model:ty) => {
+    ($model:ty $(, $($extra:tt)*)?) => {
         impl RepeatPurchaseModel for $model {
             fn probability_alive(&self, c: &Rfm) -> f64 {
                 <$model>::probability_alive(self, c)
@@ -95,11 +100,17 @@ macro_rules! repeat_purchases {
             fn log_likelihood(&self, customers: &[Rfm]) -> f64 {
                 <$model>::log_likelihood(self, customers)
             }
+            $($($extra)*)?
         }
     };
 }
 repeat_purchases!(BgNbd);
-repeat_purchases!(ParetoNbd);
+repeat_purchases!(
+    ParetoNbd,
+    fn dert(&self, delta: f64, c: &Rfm) -> Option<Result<f64>> {
+        Some(ParetoNbd::dert(self, delta, c))
+    }
+);
 repeat_purchases!(MbgNbd);
 repeat_purchases!(BgBb);
 

@@ -172,6 +172,27 @@ impl ParetoNbd {
         1.0 / (1.0 + log_odds.exp())
     }
 
+    /// DERT: the customer's discounted expected residual transactions over all future time, at
+    /// the continuously compounded discount rate `delta` per time unit (Fader, Hardie & Lee
+    /// 2005, "RFM and CLV", equation 2):
+    /// `α^r β^s δ^{s−1} Γ(r+x+1) U(s, s; δ(β+T)) / (Γ(r) (α+T)^{r+x+1} L)`, with `U` the
+    /// confluent hypergeometric function of the second kind, `U(s, s; z) = e^z Γ(1−s, z)`.
+    pub fn dert(&self, delta: f64, c: &Rfm) -> Result<f64> {
+        use crate::special::ln_upper_gamma;
+        let (r, alpha, s, beta) = (self.r, self.alpha, self.s, self.beta);
+        let (x, t) = (c.frequency, c.t);
+        let z = delta * (beta + t);
+        let Some(ln_u) = ln_upper_gamma(1.0 - s, z).map(|g| z + g) else {
+            return numeric("DERT", None);
+        };
+        let ln = r * alpha.ln() + s * beta.ln() + (s - 1.0) * delta.ln() + ln_gamma(r + x + 1.0)
+            - ln_gamma(r)
+            - (r + x + 1.0) * (alpha + t).ln()
+            + ln_u
+            - log_likelihood(self.params(), c);
+        numeric("DERT", Some(ln.exp()))
+    }
+
     /// `E[Y(t) | x, tₓ, T]`: expected purchases in the next `t` of a customer with history `c`
     /// (Fader & Hardie's note, equation 22), in log space.
     pub fn conditional_expected_purchases(&self, t: f64, c: &Rfm) -> Result<f64> {
@@ -191,6 +212,29 @@ impl ParetoNbd {
 mod tests {
     use super::*;
     use crate::tests::{assert_same_fit, assert_same_predictions, cdnow_summary, lifetimes};
+
+    /// `fixtures/pareto_dert.json` (scripts/reference/pareto_dert.py): scipy's `hyperu` closed
+    /// form, checked there against lifetimes' E[Y(t)] integrated with discounting.
+    #[test]
+    fn dert_equals_the_reference_for_s_below_and_above_one() {
+        let f: serde_json::Value =
+            serde_json::from_str(include_str!("../fixtures/pareto_dert.json")).unwrap();
+        let rows = f["rows"].as_array().unwrap();
+        assert_eq!(rows.len(), 30);
+        for row in rows {
+            let p: Vec<f64> = (0..4).map(|j| row["params"][j].as_f64().unwrap()).collect();
+            let get = |k: &str| row[k].as_f64().unwrap();
+            let c = Rfm {
+                frequency: get("x"),
+                recency: get("tx"),
+                t: get("T"),
+            };
+            let m = ParetoNbd::new(p[0], p[1], p[2], p[3]);
+            let got = m.dert(get("delta"), &c).unwrap();
+            let want = get("dert");
+            assert!((got / want - 1.0).abs() < 1e-8, "{row}: {got}");
+        }
+    }
 
     /// The published CDNOW parameters (weeks).
     fn published() -> ParetoNbd {

@@ -187,6 +187,9 @@ impl RepeatPurchaseModel for RepeatModel {
     fn log_likelihood(&self, customers: &[Rfm]) -> f64 {
         self.inner().log_likelihood(customers)
     }
+    fn dert(&self, delta: f64, c: &Rfm) -> Option<Result<f64>> {
+        self.inner().dert(delta, c)
+    }
 }
 
 #[cfg(test)]

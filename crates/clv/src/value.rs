@@ -4,6 +4,10 @@
 //! CLV over a horizon `H` days with a yearly discount rate `d`: the horizon is cut into 30-day
 //! steps (the last may be shorter), each step's expected purchases are valued at the customer's
 //! expected order value (Gamma-Gamma) and discounted by `(1 + d)^(days / 365)` at the step's end.
+//!
+//! Beyond any horizon, where the model has a closed form (the Pareto/NBD's DERT), the
+//! discounted expected residual transactions at the same rate compounded continuously
+//! (`δ = ln(1 + d) · unit_days / 365` per time unit), and their value.
 
 use crate::{GammaGamma, RepeatPurchaseModel, Result, Rfm};
 
@@ -31,6 +35,10 @@ pub struct Prediction {
     pub expected_purchases: Vec<f64>,
     pub expected_value: f64,
     pub clv: Vec<f64>,
+    /// Discounted expected residual transactions (the Pareto/NBD with a discount rate above 0).
+    pub dert: Option<f64>,
+    /// `dert × expected_value`: the discounted value of all future purchases.
+    pub residual_value: Option<f64>,
 }
 
 impl Prediction {
@@ -40,6 +48,8 @@ impl Prediction {
             .chain(self.expected_purchases.iter().copied())
             .chain([self.expected_value])
             .chain(self.clv.iter().copied())
+            .chain(self.dert)
+            .chain(self.residual_value)
             .find(|v| !v.is_finite())
     }
 }
@@ -63,12 +73,25 @@ impl ValueParams {
             .iter()
             .map(|h| self.discounted(bg, &c.rfm, value, *h))
             .collect::<Result<Vec<_>>>()?;
+        let dert = self.dert(bg, &c.rfm).transpose()?;
         Ok(Prediction {
             p_alive: bg.probability_alive(&c.rfm),
             expected_purchases,
             expected_value: value,
             clv,
+            dert,
+            residual_value: dert.map(|d| d * value),
         })
+    }
+
+    /// The model's DERT at the job's discount rate, when it has one and the rate is above 0
+    /// (undiscounted, the residual transactions of an immortal customer are unbounded).
+    pub fn dert(&self, bg: &impl RepeatPurchaseModel, c: &Rfm) -> Option<Result<f64>> {
+        if self.annual_discount_rate <= 0.0 {
+            return None;
+        }
+        let delta = self.annual_discount_rate.ln_1p() * self.unit_days / 365.0;
+        bg.dert(delta, c)
     }
 
     /// Discounted value of the expected purchases over `horizon_days` at `value` each.
@@ -98,18 +121,23 @@ mod tests {
     use super::*;
     use crate::BgNbd;
 
-    #[test]
-    fn undiscounted_clv_is_expected_purchases_times_value() {
-        let bg = BgNbd::new(0.2426, 4.4135, 0.7929, 2.4258);
-        let gg = GammaGamma::new(6.25, 3.74, 15.44);
-        let c = Purchaser {
+    /// A CDNOW-like repeat customer (weeks).
+    fn customer() -> Purchaser {
+        Purchaser {
             rfm: Rfm {
                 frequency: 2.0,
                 recency: 30.43,
                 t: 38.86,
             },
             monetary: Some(40.0),
-        };
+        }
+    }
+
+    #[test]
+    fn undiscounted_clv_is_expected_purchases_times_value() {
+        let bg = BgNbd::new(0.2426, 4.4135, 0.7929, 2.4258);
+        let gg = GammaGamma::new(6.25, 3.74, 15.44);
+        let c = customer();
         let flat = ValueParams {
             horizons_days: vec![365, 45],
             unit_days: 7.0,
@@ -141,5 +169,37 @@ mod tests {
             e30 * v / 1.1f64.powf(30.0 / 365.0) + (e45 - e30) * v / 1.1f64.powf(45.0 / 365.0);
         let got = d.discounted(&bg, &c.rfm, v, 45).unwrap();
         assert!((got - by_hand).abs() < 1e-12, "{got} vs {by_hand}");
+        assert_eq!(
+            (p.dert, d.predict(&bg, &gg, &c).unwrap().dert),
+            (None, None)
+        );
+    }
+
+    #[test]
+    fn the_pareto_nbd_values_all_future_purchases() {
+        let m = crate::ParetoNbd::new(0.553, 10.578, 0.606, 11.669);
+        let gg = GammaGamma::new(6.25, 3.74, 15.44);
+        let c = customer();
+        let params = ValueParams {
+            horizons_days: vec![365, 3650, 36500],
+            unit_days: 7.0,
+            annual_discount_rate: 0.15,
+        };
+        let p = params.predict(&m, &gg, &c).unwrap();
+        let (dert, residual) = (p.dert.unwrap(), p.residual_value.unwrap());
+        assert!((residual - dert * p.expected_value).abs() < 1e-12);
+        // The discounted value over a century is all of it, up to 30-day steps vs continuous
+        // compounding; a year is less.
+        assert!(
+            (p.clv[2] / residual - 1.0).abs() < 0.01,
+            "{} vs {residual}",
+            p.clv[2]
+        );
+        assert!(p.clv[0] < p.clv[1] && p.clv[1] < residual);
+        let flat = ValueParams {
+            annual_discount_rate: 0.0,
+            ..params
+        };
+        assert_eq!(flat.predict(&m, &gg, &c).unwrap().dert, None);
     }
 }

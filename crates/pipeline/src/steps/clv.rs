@@ -285,6 +285,14 @@ fn customer_value(
             values(&|i| predictions[i].clv[k]),
         );
     }
+    let dert = predictions.iter().map(|p| p.dert);
+    push("dert".into(), true, Float64Array::from_iter(dert));
+    let residual = predictions.iter().map(|p| p.residual_value);
+    push(
+        "residual_value".into(),
+        true,
+        Float64Array::from_iter(residual),
+    );
     Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
         .expect("columns match the schema"))
 }
