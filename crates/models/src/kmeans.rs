@@ -98,8 +98,14 @@ fn plus_plus(x: &Matrix, k: usize, rng: &mut ChaCha8Rng) -> Matrix {
     }
 }
 
-/// Per-cluster sums and counts of the rows assigned to each centroid, and the inertia.
-fn assign(x: &Matrix, centroids: &Matrix) -> (Vec<f64>, Vec<usize>, f64) {
+/// Rows per matrix product in [`assign`].
+const BLOCK: usize = 512;
+
+/// Per-cluster sums and counts of the rows assigned to each centroid. The nearest centroid
+/// minimises `‖c‖² − 2 x·c` (`‖x‖²` is the same for every centroid), with `x·cᵀ` computed for a
+/// block of rows at once by a matrix product. Near-ties may resolve differently than exact
+/// distances would; the inertia is computed exactly, by [`inertia`].
+fn assign(x: &Matrix, centroids: &Matrix) -> (Vec<f64>, Vec<usize>) {
     let (k, d) = (centroids.rows, x.cols);
     crate::fold_chunks(
         x.rows,
@@ -107,26 +113,101 @@ fn assign(x: &Matrix, centroids: &Matrix) -> (Vec<f64>, Vec<usize>, f64) {
         |rows| {
             let mut sums = vec![0.0; k * d];
             let mut counts = vec![0usize; k];
-            let mut inertia = 0.0;
-            for i in rows {
-                let row = x.row(i);
-                let (c, dist) = nearest(centroids, row);
+            each_nearest(x, centroids, rows, |i, c| {
                 counts[c] += 1;
-                inertia += dist;
-                for (s, v) in sums[c * d..(c + 1) * d].iter_mut().zip(row) {
+                for (s, v) in sums[c * d..(c + 1) * d].iter_mut().zip(x.row(i)) {
                     *s += v;
                 }
-            }
-            (sums, counts, inertia)
+            });
+            (sums, counts)
         },
         |mut a, b| {
             a.0.iter_mut().zip(&b.0).for_each(|(x, y)| *x += y);
             a.1.iter_mut().zip(&b.1).for_each(|(x, y)| *x += y);
-            a.2 += b.2;
             a
         },
     )
-    .unwrap_or_else(|| (vec![0.0; k * d], vec![0; k], 0.0))
+    .unwrap_or_else(|| (vec![0.0; k * d], vec![0; k]))
+}
+
+/// Calls `f(row, centroid)` for each of `rows` with the centroid minimising `‖c‖² − 2 x·c`
+/// (the first on a tie), a block of [`BLOCK`] rows per matrix product.
+fn each_nearest(
+    x: &Matrix,
+    centroids: &Matrix,
+    rows: std::ops::Range<usize>,
+    mut f: impl FnMut(usize, usize),
+) {
+    let (k, d) = (centroids.rows, x.cols);
+    let c_norms: Vec<f64> = (0..k)
+        .map(|c| centroids.row(c).iter().map(|v| v * v).sum())
+        .collect();
+    let mut products = vec![0.0; BLOCK * k];
+    let mut start = rows.start;
+    while start < rows.end {
+        let end = (start + BLOCK).min(rows.end);
+        cross_products(
+            &x.data[start * d..end * d],
+            end - start,
+            centroids,
+            &mut products,
+        );
+        for (i, p) in products.chunks_exact(k).take(end - start).enumerate() {
+            f(start + i, nearest_by_product(p, &c_norms));
+        }
+        start = end;
+    }
+}
+
+/// `out[i·k + c] = block_i · centroid_c` for the `rows` rows of `block` (row-major, `d` wide).
+fn cross_products(block: &[f64], rows: usize, centroids: &Matrix, out: &mut [f64]) {
+    let (k, d) = (centroids.rows, centroids.cols);
+    assert!(block.len() == rows * d && out.len() >= rows * k && centroids.data.len() == k * d);
+    // SAFETY: the asserts above bound every index the product reads (block: rows × d, row
+    // stride d; centroids read transposed: d × k, strides 1 and d) and writes (out: rows × k).
+    unsafe {
+        matrixmultiply::dgemm(
+            rows,
+            d,
+            k,
+            1.0,
+            block.as_ptr(),
+            d as isize,
+            1,
+            centroids.data.as_ptr(),
+            1,
+            d as isize,
+            0.0,
+            out.as_mut_ptr(),
+            k as isize,
+            1,
+        );
+    }
+}
+
+/// The centroid minimising `‖c‖² − 2 x·c` given the products `x·c`; the first on a tie.
+fn nearest_by_product(products: &[f64], c_norms: &[f64]) -> usize {
+    let mut best = (0, f64::INFINITY);
+    for (c, (p, n)) in products.iter().zip(c_norms).enumerate() {
+        let v = n - 2.0 * p;
+        if v < best.1 {
+            best = (c, v);
+        }
+    }
+    best.0
+}
+
+/// Sum of exact squared distances of the rows to the centroid [`assign`]'s rule picks (summed
+/// in fixed chunks, so the same whatever the scheduling), as scikit-learn computes it.
+fn inertia(x: &Matrix, centroids: &Matrix) -> f64 {
+    let chunk = |rows: std::ops::Range<usize>| -> f64 {
+        let mut total = 0.0;
+        each_nearest(x, centroids, rows, |i, c| {
+            total += squared_distance(x.row(i), centroids.row(c));
+        });
+        total
+    };
+    crate::fold_chunks(x.rows, CHUNK, chunk, |a, b| a + b).unwrap_or(0.0)
 }
 
 impl KMeansParams {
@@ -179,7 +260,7 @@ impl KMeansParams {
         let mut iterations = 0;
         for it in 1..=self.max_iterations {
             iterations = it;
-            let (sums, counts, _) = assign(x, &centroids);
+            let (sums, counts) = assign(x, &centroids);
             let mut next = centroids.clone();
             let mut empty = vec![];
             for c in 0..self.k {
@@ -218,10 +299,9 @@ impl KMeansParams {
                 break;
             }
         }
-        let (_, _, inertia) = assign(x, &centroids);
         KMeans {
+            inertia: inertia(x, &centroids),
             centroids,
-            inertia,
             iterations,
         }
     }
@@ -483,6 +563,32 @@ mod tests {
             vec![0.0, 0.0, 10.0],
             vec![10.0, 10.0, 10.0],
         ]
+    }
+
+    #[test]
+    fn blocked_assignment_equals_exact_distances() {
+        // 3001 rows: several blocks and chunks, the last ones partial.
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let (rows, d, k) = (3001, 7, 5);
+        let data: Vec<f64> = (0..rows * d).map(|_| rng.gen_range(-5.0..5.0)).collect();
+        let x = Matrix::new(rows, d, data).unwrap();
+        let centroids = plus_plus(&x, k, &mut rng);
+        let (sums, counts) = assign(&x, &centroids);
+        let (mut want_sums, mut want_counts) = (vec![0.0; k * d], vec![0usize; k]);
+        let mut want_inertia = 0.0;
+        for i in 0..rows {
+            let (c, dist) = nearest(&centroids, x.row(i));
+            want_counts[c] += 1;
+            want_inertia += dist;
+            for j in 0..d {
+                want_sums[c * d + j] += x.row(i)[j];
+            }
+        }
+        assert_eq!(counts, want_counts);
+        for (a, b) in sums.iter().zip(&want_sums) {
+            assert!((a - b).abs() < 1e-9, "{a} vs {b}");
+        }
+        assert!((inertia(&x, &centroids) - want_inertia).abs() < 1e-6 * want_inertia);
     }
 
     #[test]
