@@ -51,6 +51,10 @@ const EVENTS: &[Ev] = &[
 
 const SPEC: &str = "[events]\nurl = \"events/\"\n";
 
+/// Every `[features.behaviour]` column on, with one ratio.
+const BEHAVIOUR: &str = "[features.behaviour]\nper_type_windows = true\nper_active_day = true\n\
+    per_month = true\nchange = true\ndays_since = true\nratios = [[\"like\", \"view\"]]\n";
+
 #[tokio::test]
 async fn hand_worked_features() {
     let dir = tempfile::tempdir().unwrap();
@@ -198,7 +202,7 @@ async fn hand_worked_features() {
 #[tokio::test]
 async fn events_after_the_cutoff_change_nothing() {
     // The same log cut at T, and with a month of later events added (in later partitions and in
-    // the same file): identical features.
+    // the same file): identical features, the behaviour columns included.
     let dir = tempfile::tempdir().unwrap();
     let before: Vec<Ev> = EVENTS
         .iter()
@@ -224,7 +228,7 @@ async fn events_after_the_cutoff_change_nothing() {
         )],
     );
     for sub in ["cut", "full"] {
-        let spec = write_spec(&dir.path().join(sub), SPEC);
+        let spec = write_spec(&dir.path().join(sub), &format!("{SPEC}{BEHAVIOUR}"));
         let s = run(&spec, "2024-03-01", "2024-04-01T00:00:00Z")
             .await
             .unwrap();
@@ -244,4 +248,61 @@ async fn events_after_the_cutoff_change_nothing() {
         .unwrap()
     };
     assert_eq!(table("cut"), table("full"));
+}
+
+#[tokio::test]
+async fn behaviour_features_by_hand() {
+    let dir = tempfile::tempdir().unwrap();
+    write_events(
+        &dir.path().join("events/dt=2024-02-01/part-0.parquet"),
+        EVENTS,
+    );
+    let spec = write_spec(dir.path(), &format!("{SPEC}{BEHAVIOUR}"));
+    run(&spec, "2024-03-01", "2024-03-10T00:00:00Z")
+        .await
+        .unwrap();
+    let f = Table::read(&dir.path().join("out"), "user_features", "2024-03-01");
+    // a: signup 01-01, views 01-15 and 02-10 06:00, like 02-10, purchases 02-20 and 02-29 12:00.
+    assert_eq!(f.i64("a", "view_7d"), Some(0));
+    assert_eq!(f.i64("a", "view_90d"), Some(2));
+    assert_eq!(f.i64("a", "purchase_7d"), Some(1));
+    assert_eq!(f.i64("a", "signup_90d"), Some(1));
+    // Three active days in the 30-day window (02-10, 02-20, 02-29).
+    assert_close(f.f64("a", "purchase_per_active_day_30d"), 2.0 / 3.0, "a");
+    assert_close(f.f64("a", "view_per_active_day_30d"), 1.0 / 3.0, "a");
+    // Tenure 60 days = 60 / 30.4375 months.
+    assert_close(f.f64("a", "view_per_month"), 2.0 / (60.0 / 30.4375), "a");
+    // Window [01-31, 03-01) against [01-01, 01-31).
+    assert_close(f.f64("a", "view_change_30d"), 0.0, "a: one view each");
+    assert_close(f.f64("a", "purchase_change_30d"), 2.0, "a: (2 - 0) / 1");
+    assert_close(f.f64("a", "signup_change_30d"), -0.5, "a: (0 - 1) / 2");
+    assert_close(f.f64("a", "days_since_view"), 19.75, "a: 02-10 06:00");
+    assert_close(f.f64("a", "days_since_purchase"), 0.5, "a");
+    assert_eq!(f.f64("a", "days_since_comment"), None, "a never commented");
+    assert_close(
+        f.f64("a", "like_per_view_30d"),
+        1.0,
+        "a: one like, one view",
+    );
+    // b: quiet in the window, so no rate per active day; commented on 01-20.
+    assert_eq!(f.i64("b", "comment_90d"), Some(1));
+    assert_eq!(f.f64("b", "comment_per_active_day_30d"), None);
+    assert_close(
+        f.f64("b", "days_since_comment"),
+        41.0,
+        "b: 12 days to 02-01, then 29",
+    );
+    // c: one share 4.75 days before T; tenure under a month counts as one.
+    assert_close(f.f64("c", "share_per_month"), 1.0, "c");
+    assert_close(f.f64("c", "share_per_active_day_30d"), 1.0, "c");
+    assert_eq!(f.f64("c", "like_per_view_30d"), None, "c has no views");
+
+    // A ratio must name counted types.
+    let bad = format!("{SPEC}[features.behaviour]\nratios = [[\"like\", \"unknown\"]]\n");
+    let path = write_spec(dir.path(), &bad);
+    let e = lifecycle_spec::JobSpec::from_file(&path)
+        .unwrap()
+        .validate()
+        .unwrap_err();
+    assert!(e.to_string().contains("features.behaviour.ratios"), "{e}");
 }

@@ -8,6 +8,7 @@
 //! ([`segments`]). Nothing runs until a table is collected or written. Start from
 //! [`new_session`], which also registers the functions the SQL needs.
 
+mod behaviour;
 pub mod churn_labels;
 pub mod clv_summary;
 pub mod cohorts;

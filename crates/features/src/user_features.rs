@@ -21,6 +21,8 @@
 //! | `purchase_recency_days` | Float64 | `(T − last_purchase_at)` in days; null without purchases (RFM's R) |
 //! | `activity_trend` | Float64 | `(events_<A>d − p) / (p + 1)`, `p` = events in `[T − 2A, T − A)` |
 //! | `distinct_items_<L>d` | Int64 | distinct non-null `item_id` in `[T − L, T)` |
+//!
+//! `[features.behaviour]` adds per-type columns after these ([`crate::behaviour`]).
 
 use chrono::{DateTime, Utc};
 use lifecycle_spec::ValidFeatures;
@@ -119,6 +121,9 @@ pub fn user_features_sql(
         ),
         format!("coalesce(items.distinct_items, 0) AS distinct_items_{l}d"),
     ]);
+    let behaviour = crate::behaviour::behaviour_columns(f, t);
+    agg.extend(behaviour.agg);
+    out.extend(behaviour.out);
     // The trend needs the activity-window count even when it is not one of the `windows_days`.
     agg.push(format!(
         "sum(CASE WHEN ts >= {} THEN 1 ELSE 0 END) AS events_{a}d_for_trend",

@@ -26,6 +26,7 @@
 
 mod activation;
 mod analyses;
+mod behaviour;
 mod engine;
 mod error;
 mod models;
@@ -43,6 +44,7 @@ pub use activation::{
 pub use analyses::{
     CohortActivity, CohortPeriod, CohortSettings, DriftAction, FunnelSpec, MonitoringSettings,
 };
+pub use behaviour::{BehaviourSettings, ValidBehaviour};
 pub use engine::{EngineSettings, ValidEngine};
 pub use error::{DataError, MAX_DAYS, Result, SpecError};
 pub use models::{

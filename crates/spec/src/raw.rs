@@ -484,6 +484,9 @@ pub struct FeatureSettings {
     /// `[event_types]`.
     #[serde(default)]
     pub per_type: Option<Vec<String>>,
+    /// `[features.behaviour]`: per-type churn features, all off by default.
+    #[serde(default)]
+    pub behaviour: crate::BehaviourSettings,
 }
 
 impl Default for FeatureSettings {
@@ -493,6 +496,7 @@ impl Default for FeatureSettings {
             activity_window_days: default_activity_window(),
             long_window_days: default_long_window(),
             per_type: None,
+            behaviour: Default::default(),
         }
     }
 }

@@ -134,6 +134,8 @@ pub struct ValidFeatures {
     pub long_window_days: u32,
     /// The event types counted per type, with the column-safe names of their counts.
     pub per_type: Vec<PerTypeColumn>,
+    /// `[features.behaviour]`.
+    pub behaviour: crate::ValidBehaviour,
 }
 
 /// Validated `[stages]`.
@@ -720,6 +722,7 @@ fn validate_features(spec: &JobSpec) -> Result<ValidFeatures> {
         windows_days: windows,
         activity_window_days: f.activity_window_days,
         long_window_days: f.long_window_days,
+        behaviour: f.behaviour.validate(&per_type)?,
         per_type,
     })
 }
