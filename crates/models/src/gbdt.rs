@@ -303,6 +303,9 @@ struct BestSplit {
     feature: usize,
     bin: usize,
     gain: f64,
+    /// Gradient, hessian and row sums of each side.
+    left: [f64; 3],
+    right: [f64; 3],
 }
 
 /// Splits `rows` (in order) into those whose bin in `col` is at most `bin` and the rest, in
@@ -409,6 +412,8 @@ impl GbdtParams {
                             feature: f,
                             bin: b,
                             gain,
+                            left,
+                            right,
                         });
                     }
                 }
@@ -457,7 +462,6 @@ impl GbdtParams {
                 }
                 continue;
             };
-            let (l_rows, r_rows) = partition(&p.rows, &bins[s.feature], s.bin);
             let (left, right) = (nodes.len(), nodes.len() + 1);
             let placeholder = Node::Leaf {
                 value: 0.0,
@@ -473,6 +477,31 @@ impl GbdtParams {
                 gain: s.gain,
                 cover: hs,
             };
+            let can_split =
+                |n: f64| p.depth + 1 < self.max_depth && n >= 2.0 * self.min_samples_leaf as f64;
+            if !can_split(s.left[2]) && !can_split(s.right[2]) {
+                // Both children are leaves: their values come from the split's sums, and one
+                // pass over the rows assigns them (no partition, no sums over each side).
+                let col = &bins[s.feature];
+                let [lv, rv] = [s.left, s.right].map(|[g, h, _]| self.leaf(g, h));
+                nodes[left] = Node::Leaf {
+                    value: lv,
+                    cover: s.left[1],
+                };
+                nodes[right] = Node::Leaf {
+                    value: rv,
+                    cover: s.right[1],
+                };
+                for &r in &p.rows {
+                    out[r as usize] = if col[r as usize] as usize <= s.bin {
+                        lv
+                    } else {
+                        rv
+                    };
+                }
+                continue;
+            }
+            let (l_rows, r_rows) = partition(&p.rows, &bins[s.feature], s.bin);
             let (small, large) = if l_rows.len() <= r_rows.len() {
                 ((left, l_rows), (right, r_rows))
             } else {
