@@ -6,7 +6,8 @@
 
 use std::fmt;
 
-use crate::{ChurnModel, Classifier};
+use crate::leaf_shap::LeafShap;
+use crate::{ChurnModel, Classifier, Matrix};
 
 /// A feature pushing one row's churn score up.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -33,36 +34,65 @@ impl fmt::Display for Driver<'_> {
     }
 }
 
+/// Explains rows of one model; build it once ([`ChurnModel::explainer`]: for trees, the leaf
+/// tables of [`LeafShap`]) and use it for every row.
+pub struct Explainer<'a> {
+    model: &'a ChurnModel,
+    trees: Option<LeafShap<'a>>,
+}
+
 impl ChurnModel {
-    /// Each feature's contribution to one row's log-odds (see the module doc).
-    pub fn contributions(&self, row: &[f64]) -> Vec<f64> {
-        match &self.classifier {
-            Classifier::Logistic(m) => {
-                let z: Vec<f64> = row
-                    .iter()
-                    .zip(&self.scaler.columns)
-                    .map(|(v, c)| c.apply(*v))
-                    .collect();
-                m.contributions(&z)
-            }
-            Classifier::Gbdt(m) if m.has_cover() => m.shap_values(row),
-            Classifier::Gbdt(m) => m.contributions(row),
+    /// The explainer of this model's scores.
+    pub fn explainer(&self) -> Explainer<'_> {
+        let trees = match &self.classifier {
+            Classifier::Gbdt(m) if m.has_cover() => Some(LeafShap::new(m)),
+            _ => None,
+        };
+        Explainer { model: self, trees }
+    }
+}
+
+impl Explainer<'_> {
+    /// Each feature's contribution to the log-odds of rows `rows` of `x` (see the module
+    /// doc), row-major.
+    pub fn contributions(&self, x: &Matrix, rows: std::ops::Range<usize>) -> Vec<f64> {
+        let m = self.model;
+        match (&m.classifier, &self.trees) {
+            (Classifier::Gbdt(_), Some(trees)) => trees.shap_block(x, rows),
+            (Classifier::Gbdt(gb), None) => rows.flat_map(|r| gb.contributions(x.row(r))).collect(),
+            (Classifier::Logistic(lr), _) => rows
+                .flat_map(|r| {
+                    let z: Vec<f64> = x
+                        .row(r)
+                        .iter()
+                        .zip(&m.scaler.columns)
+                        .map(|(v, c)| c.apply(*v))
+                        .collect();
+                    lr.contributions(&z)
+                })
+                .collect(),
         }
     }
 
-    /// The features that push one row's score towards churn the most, largest first (at most
-    /// `top`, only positive contributions; ties by name).
-    pub fn drivers(&self, row: &[f64], top: usize) -> Vec<Driver<'_>> {
+    /// The features that push a row's score towards churn the most, largest first (at most
+    /// `top`, only positive contributions; ties by name), from the row and its contributions.
+    pub fn drivers<'m>(
+        &'m self,
+        row: &[f64],
+        contributions: &[f64],
+        top: usize,
+    ) -> Vec<Driver<'m>> {
         let mut d: Vec<Driver> = self
+            .model
             .feature_names
             .iter()
             .zip(row)
-            .zip(self.contributions(row))
-            .filter(|(_, c)| *c > 0.0)
+            .zip(contributions)
+            .filter(|(_, c)| **c > 0.0)
             .map(|((name, value), contribution)| Driver {
                 feature: name,
                 value: *value,
-                contribution,
+                contribution: *contribution,
             })
             .collect();
         d.sort_by(|a, b| {

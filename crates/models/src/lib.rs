@@ -29,6 +29,7 @@ mod error;
 pub mod gbdt;
 pub mod isotonic;
 pub mod kmeans;
+pub mod leaf_shap;
 pub mod logistic;
 pub mod markov;
 mod matrix;

@@ -33,14 +33,7 @@ impl Gbdt {
     pub fn shap_values(&self, row: &[f64]) -> Vec<f64> {
         let mut phi = vec![0.0; row.len()];
         for t in &self.trees {
-            let size = (t.depth() + 2) * (t.depth() + 3) / 2;
-            let mut walk = Walk {
-                tree: t,
-                row,
-                phi: &mut phi,
-                paths: vec![PathElement::default(); size],
-            };
-            walk.recurse(0, 0, 0, (1.0, 1.0, None));
+            add_tree(t, row, &mut phi);
         }
         phi
     }
@@ -49,6 +42,18 @@ impl Gbdt {
     pub fn expected_value(&self) -> f64 {
         self.base_score + self.trees.iter().map(Tree::expected_value).sum::<f64>()
     }
+}
+
+/// Adds one tree's SHAP values for `row` to `phi`.
+pub(crate) fn add_tree(t: &Tree, row: &[f64], phi: &mut [f64]) {
+    let size = (t.depth() + 2) * (t.depth() + 3) / 2;
+    let mut walk = Walk {
+        tree: t,
+        row,
+        phi,
+        paths: vec![PathElement::default(); size],
+    };
+    walk.recurse(0, 0, 0, (1.0, 1.0, None));
 }
 
 impl Tree {

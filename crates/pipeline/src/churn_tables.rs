@@ -46,13 +46,7 @@ pub(crate) fn scores_batch(model: &ChurnModel, frame: &Frame, p: &[f64]) -> Reco
     for (rank, i) in order.into_iter().enumerate() {
         decile[i] = (rank * 10 / n.max(1)) as i32 + 1;
     }
-    let drivers: Vec<Vec<String>> = (0..n)
-        .into_par_iter()
-        .map(|i| {
-            let d = model.drivers(frame.x.row(i), 3);
-            d.iter().map(ToString::to_string).collect()
-        })
-        .collect();
+    let drivers = drivers(model, frame);
     let mut fields = vec![
         Field::new("user_id", DataType::Utf8, false),
         Field::new("churn_probability", DataType::Float64, false),
@@ -76,6 +70,29 @@ pub(crate) fn scores_batch(model: &ChurnModel, frame: &Frame, p: &[f64]) -> Reco
         columns.push(Arc::new(StringArray::from_iter(kth)));
     }
     RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).expect("columns match the schema")
+}
+
+/// Rows per block of explained users.
+const DRIVER_BLOCK: usize = 256;
+
+/// Each user's three drivers as `feature = value`, explained in parallel blocks of rows.
+fn drivers(model: &ChurnModel, frame: &Frame) -> Vec<Vec<String>> {
+    let explainer = model.explainer();
+    let x = &frame.x;
+    let blocks: Vec<Vec<Vec<String>>> = (0..x.rows.div_ceil(DRIVER_BLOCK))
+        .into_par_iter()
+        .map(|b| {
+            let rows = b * DRIVER_BLOCK..((b + 1) * DRIVER_BLOCK).min(x.rows);
+            let contributions = explainer.contributions(x, rows.clone());
+            rows.zip(contributions.chunks_exact(x.cols.max(1)))
+                .map(|(r, c)| {
+                    let d = explainer.drivers(x.row(r), c, 3);
+                    d.iter().map(ToString::to_string).collect()
+                })
+                .collect()
+        })
+        .collect();
+    blocks.concat()
 }
 
 /// `model_metrics`: model, selected, split, observation_date, metric, value.
