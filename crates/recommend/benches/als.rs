@@ -1,7 +1,8 @@
 //! Implicit ALS time per iteration at 64 factors on a generated 1M-user × 100k-item matrix
 //! (about 20 interactions per user, items drawn from a Zipf-like popularity curve), against the
 //! Python package `implicit` (CPU, same threads, same confidence `1 + alpha · w`, 3 CG steps)
-//! on the same matrix.
+//! on the same matrix; the script also prints both models' training loss by implicit's own
+//! `calculate_loss`, so that the speeds compare at equal quality.
 //!
 //! `cargo bench -p lifecycle-recommend --bench als`. `implicit` runs when `LIFECYCLE_PEER_PYTHON`
 //! names a Python with it (benches/peers/als_implicit.py reads the matrix this bench writes as
@@ -106,6 +107,14 @@ fn main() {
     );
     let val: Vec<u8> = m.values.iter().flat_map(|x| x.to_le_bytes()).collect();
     write_npy(&dir.path().join("values.npy"), "<f4", m.values.len(), &val);
+    // Our factors, for the script to compute both models' loss with implicit's own function.
+    for (name, factors) in [
+        ("ours_users.npy", &als.user_factors),
+        ("ours_items.npy", &als.item_factors),
+    ] {
+        let bytes: Vec<u8> = factors.iter().flat_map(|x| x.to_le_bytes()).collect();
+        write_npy(&dir.path().join(name), "<f4", factors.len(), &bytes);
+    }
     let script = manifest_dir().join("../../benches/peers/als_implicit.py");
     let out = std::process::Command::new(python)
         .arg(script)
