@@ -160,25 +160,7 @@ fn main() {
         "  lifecycle GBDT        {t_gb:8.3} s  ({} trees, training AUC {auc:.4})",
         gb.trees.len()
     );
-    // Exact explanations, as churn_scores computes them per scored user (in parallel).
-    let explained = rows.min(100_000);
-    let t = Instant::now();
-    let leaves = lifecycle_models::leaf_shap::LeafShap::new(&gb);
-    let total: f64 = {
-        use rayon::prelude::*;
-        (0..explained.div_ceil(256))
-            .into_par_iter()
-            .map(|b| {
-                let rows = b * 256..((b + 1) * 256).min(explained);
-                leaves.shap_block(&x, rows).iter().sum::<f64>()
-            })
-            .sum()
-    };
-    println!(
-        "  lifecycle TreeSHAP    {:8.3} s  ({explained} rows, {} trees; checksum {total:.3})",
-        t.elapsed().as_secs_f64(),
-        gb.trees.len()
-    );
+    time_tree_shap(&gb, &x);
 
     let Ok(python) = std::env::var("LIFECYCLE_PEER_PYTHON") else {
         println!(
@@ -235,6 +217,29 @@ fn main() {
             );
         }
     }
+}
+
+/// Times exact SHAP values of the fitted trees for up to 100,000 rows, as `churn_scores`
+/// computes its drivers (leaf tables, blocks of 256 rows, in parallel).
+fn time_tree_shap(gb: &lifecycle_models::gbdt::Gbdt, x: &Matrix) {
+    let explained = x.rows.min(100_000);
+    let t = Instant::now();
+    let leaves = lifecycle_models::leaf_shap::LeafShap::new(gb);
+    let total: f64 = {
+        use rayon::prelude::*;
+        (0..explained.div_ceil(256))
+            .into_par_iter()
+            .map(|b| {
+                let rows = b * 256..((b + 1) * 256).min(explained);
+                leaves.shap_block(x, rows).iter().sum::<f64>()
+            })
+            .sum()
+    };
+    println!(
+        "  lifecycle TreeSHAP    {:8.3} s  ({explained} rows, {} trees; checksum {total:.3})",
+        t.elapsed().as_secs_f64(),
+        gb.trees.len()
+    );
 }
 
 /// This package's directory, read at run time (cargo sets it for what it runs): a path baked in

@@ -54,9 +54,14 @@ pub const FOLDS: usize = 5;
 impl Calibration {
     /// `"platt"` or `"isotonic"`.
     pub fn name(&self) -> &'static str {
+        self.method().name()
+    }
+
+    /// The method that fits this kind of calibration.
+    fn method(&self) -> CalibrationMethod {
         match self {
-            Calibration::Platt(_) => "platt",
-            Calibration::Isotonic(_) => "isotonic",
+            Calibration::Platt(_) => CalibrationMethod::Platt,
+            Calibration::Isotonic(_) => CalibrationMethod::Isotonic,
         }
     }
 
@@ -78,6 +83,15 @@ impl Calibration {
 }
 
 impl CalibrationMethod {
+    /// `"platt"`, `"isotonic"` or `"auto"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            CalibrationMethod::Platt => "platt",
+            CalibrationMethod::Isotonic => "isotonic",
+            CalibrationMethod::Auto => "auto",
+        }
+    }
+
     /// Fits on held-out raw scores (log-odds) and outcomes; with `Auto`, chooses first.
     pub fn fit(self, score: &[f64], y: &[bool]) -> Result<(Calibration, CalibrationChoice)> {
         let (method, cross_validated, note) = match self {
@@ -103,7 +117,7 @@ fn choose(score: &[f64], y: &[bool]) -> Result<(CalibrationMethod, Vec<MethodSco
     let mut scores = Vec::with_capacity(2);
     for m in methods {
         scores.push(MethodScore {
-            method: name(m).to_string(),
+            method: m.name().to_string(),
             brier: out_of_fold_brier(m, score, y)?,
         });
     }
@@ -113,15 +127,6 @@ fn choose(score: &[f64], y: &[bool]) -> Result<(CalibrationMethod, Vec<MethodSco
         CalibrationMethod::Platt
     };
     Ok((method, scores))
-}
-
-/// The method's name before any fit.
-fn name(m: CalibrationMethod) -> &'static str {
-    match m {
-        CalibrationMethod::Platt => "platt",
-        CalibrationMethod::Isotonic => "isotonic",
-        CalibrationMethod::Auto => "auto",
-    }
 }
 
 /// Mean squared error of the method's probabilities on each fold, fitted on the others.
@@ -137,7 +142,7 @@ fn out_of_fold_brier(method: CalibrationMethod, score: &[f64], y: &[bool]) -> Re
         }
         let c = Calibration::fit_one(method, &s, &t).map_err(|e| ModelError::InvalidData {
             what: "calibration set",
-            reason: format!("cross-validating {} (fold {fold}): {e}", name(method)),
+            reason: format!("cross-validating {} (fold {fold}): {e}", method.name()),
         })?;
         for (i, (si, yi)) in score.iter().zip(y).enumerate() {
             if i % FOLDS == fold {

@@ -107,14 +107,7 @@ fn main() {
     );
     let val: Vec<u8> = m.values.iter().flat_map(|x| x.to_le_bytes()).collect();
     write_npy(&dir.path().join("values.npy"), "<f4", m.values.len(), &val);
-    // Our factors, for the script to compute both models' loss with implicit's own function.
-    for (name, factors) in [
-        ("ours_users.npy", &als.user_factors),
-        ("ours_items.npy", &als.item_factors),
-    ] {
-        let bytes: Vec<u8> = factors.iter().flat_map(|x| x.to_le_bytes()).collect();
-        write_npy(&dir.path().join(name), "<f4", factors.len(), &bytes);
-    }
+    write_factors(dir.path(), &als.user_factors, &als.item_factors);
     let script = manifest_dir().join("../../benches/peers/als_implicit.py");
     let out = std::process::Command::new(python)
         .arg(script)
@@ -146,6 +139,15 @@ fn main() {
             "  ratio: implicit {theirs:.3} s / lifecycle {per:.3} s per iteration = {:.2}x",
             theirs / per
         );
+    }
+}
+
+/// Our factors as `ours_users.npy` and `ours_items.npy` (flat f32), for the script to compute
+/// both models' loss with implicit's own function.
+fn write_factors(dir: &Path, users: &[f32], items: &[f32]) {
+    for (name, factors) in [("ours_users.npy", users), ("ours_items.npy", items)] {
+        let bytes: Vec<u8> = factors.iter().flat_map(|x| x.to_le_bytes()).collect();
+        write_npy(&dir.join(name), "<f4", factors.len(), &bytes);
     }
 }
 
