@@ -203,36 +203,50 @@ impl Table {
 }
 
 /// Every commit file under the output `out` (`run_date=D/commit-N.json`), relative, sorted.
+/// Safe to call while a run writes there: it lists names and reads no file (object_store's
+/// staging file `commit-N.json#K`, renamed between a listing and a read, made a polling test
+/// fail in CI), and a staging file is not a commit.
 pub fn commit_files(out: &Path) -> Vec<String> {
-    snapshot(&out.join("run_manifest"))
+    file_paths(&out.join("run_manifest"))
         .into_iter()
-        .map(|(rel, _)| rel)
-        .filter(|rel| rel.contains("commit-"))
+        .map(|p| relative(&out.join("run_manifest"), &p))
+        .filter(|rel| rel.contains("commit-") && rel.ends_with(".json"))
         .collect()
 }
 
 /// Every file under `dir`, relative, sorted, with its bytes.
 pub fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<_> = file_paths(dir)
+        .into_iter()
+        .map(|p| (relative(dir, &p), std::fs::read(&p).unwrap()))
+        .collect();
+    out.sort();
+    out
+}
+
+/// Every file under `dir` (none if it does not exist), sorted.
+fn file_paths(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         let Ok(entries) = std::fs::read_dir(&d) else {
             continue;
         };
-        for e in entries {
-            let p = e.unwrap().path();
+        for e in entries.flatten() {
+            let p = e.path();
             if p.is_dir() {
                 stack.push(p);
             } else {
-                out.push((
-                    p.strip_prefix(dir).unwrap().display().to_string(),
-                    std::fs::read(&p).unwrap(),
-                ));
+                out.push(p);
             }
         }
     }
     out.sort();
     out
+}
+
+fn relative(dir: &Path, p: &Path) -> String {
+    p.strip_prefix(dir).unwrap().display().to_string()
 }
 
 /// This package's directory, read when the test runs: cargo sets `CARGO_MANIFEST_DIR` for the

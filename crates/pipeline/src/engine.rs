@@ -134,7 +134,20 @@ pub(crate) fn session_config(engine: &ValidEngine) -> SessionConfig {
     if let Some(n) = engine.batch_size {
         config = config.with_batch_size(n);
     }
+    if let Some(limit) = engine.memory_limit {
+        let reservation = sort_reservation(limit, &config);
+        config = config.with_sort_spill_reservation_bytes(reservation);
+    }
     config
+}
+
+/// What each sort sets aside for merging its spills: DataFusion's 10 MB, or less under a small
+/// memory limit, where several sorts' reservations could take the whole pool before any of
+/// them spills (a 24 MiB limit with two sorts failed that way).
+fn sort_reservation(limit: u64, config: &SessionConfig) -> usize {
+    let default = config.options().execution.sort_spill_reservation_bytes;
+    let share = limit as usize / (4 * config.target_partitions().max(1));
+    default.min(share)
 }
 
 /// The spill folder: `engine.spill_dir` (created if missing) or the system temp folder.
