@@ -121,8 +121,12 @@ pub struct Table {
 
 impl Table {
     pub fn read(out: &Path, table: &str, run_date: &str) -> Table {
-        let path = out.join(format!("{table}/run_date={run_date}/part-0.parquet"));
-        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap())
+        Table::read_file(&out.join(format!("{table}/run_date={run_date}/part-0.parquet")))
+    }
+
+    /// Any Parquet file.
+    pub fn read_file(path: &Path) -> Table {
+        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap())
             .unwrap()
             .build()
             .unwrap();

@@ -99,14 +99,14 @@ async fn too_little_memory_or_spill_space_fails_naming_the_setting() {
         .await
         .unwrap();
 
-    // A sort reserves 10 MB to merge its spill files: 8 MiB cannot work, spilling or not.
+    // Less than one batch of events per partition: no operator can work, spilling or not.
     let err = fails_naming(
         dir.path(),
-        "memory_limit = \"8MiB\"\n",
+        "memory_limit = \"64KiB\"\n",
         "engine.memory_limit",
     )
     .await;
-    assert!(err.contains("8.0 MiB"), "{err}");
+    assert!(err.contains("64.0 KiB"), "{err}");
 
     let tight = "memory_limit = \"16MiB\"\nmax_spill_size = \"256KiB\"\n";
     let err = fails_naming(dir.path(), tight, "engine.max_spill_size").await;

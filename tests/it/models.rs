@@ -467,12 +467,7 @@ async fn a_feature_that_does_not_exist_is_a_spec_error() {
 async fn churn_curves_agree_with_the_reported_test_metrics() {
     let dir = tempfile::tempdir().unwrap();
     let s = trained(dir.path()).await;
-    let churn = s.manifest.models.churn.as_ref().unwrap();
-    let test = churn
-        .evaluations
-        .iter()
-        .find(|e| e.model == churn.selected && e.split.name() == "test")
-        .unwrap();
+    let test = selected_on_the_test_date(&s);
     let t = Table::read(&dir.path().join("out"), "churn_curves", "2024-06-01");
     let curve = t.strings("curve");
     let number = |name: &str| -> Vec<f64> {
@@ -552,4 +547,61 @@ async fn tree_drivers_name_a_feature_and_the_users_value() {
         }
     }
     assert!(named >= scores.len(), "most users have drivers: {named}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_subscription_job_labels_the_planted_cancels_and_predicts_them() {
+    // jobs/subscription.toml over a generated subscription log, as a user would run it.
+    let dir = tempfile::tempdir().unwrap();
+    let params = lifecycle_synth::GeneratorParams {
+        users: 2000,
+        days: 240,
+        mode: lifecycle_synth::Mode::Subscription,
+        ..Default::default()
+    };
+    lifecycle_synth::generate(&params, &dir.path().join("data")).unwrap();
+    let job = std::fs::read_to_string(repo_dir().join("jobs/subscription.toml")).unwrap();
+    let job = job.replacen("[churn]\n", "[churn]\nexport_training = true\n", 1);
+    let spec = dir.path().join("subscription.toml");
+    std::fs::write(&spec, job).unwrap();
+    let cutoff = params.end().to_string();
+    let s = run(&spec, &cutoff, "2024-09-01T00:00:00Z").await.unwrap();
+
+    // Every label is the ground truth: a cancel in the 30 days from the observation date, and
+    // nobody who cancelled before it is in the population.
+    let truth = Table::read_file(&dir.path().join("data/ground_truth.parquet"));
+    let frames = Table::read(&dir.path().join("out"), "churn_training", &cutoff);
+    let users = frames.strings("user_id");
+    let dates = frames.batch.column_by_name("observation_date").unwrap();
+    let churned = frames.batch.column_by_name("churned").unwrap().as_boolean();
+    let day_us = 86_400_000_000i64;
+    let mut positives = 0;
+    for (i, user) in users.iter().enumerate() {
+        let t0 = i64::from(dates.as_primitive::<Date32Type>().value(i)) * day_us;
+        let cancel = truth.ts(user.as_deref().unwrap(), "churn_time");
+        assert!(
+            cancel.is_none_or(|c| c >= t0),
+            "{user:?} cancelled before {t0}"
+        );
+        let planted = cancel.is_some_and(|c| c < t0 + 30 * day_us);
+        assert_eq!(churned.value(i), planted, "{user:?} at {t0}");
+        positives += usize::from(planted);
+    }
+    assert!(positives > 100, "{positives} cancels in the frames");
+
+    // The planted signal is found on the test date.
+    let auc = selected_on_the_test_date(&s).metrics.roc_auc.unwrap();
+    assert!(auc > 0.7, "test ROC-AUC {auc}");
+}
+
+/// The evaluation of a run's selected churn model on its test date.
+fn selected_on_the_test_date(
+    s: &lifecycle_pipeline::RunSummary,
+) -> &lifecycle_models::churn::ModelEvaluation {
+    let churn = s.manifest.models.churn.as_ref().unwrap();
+    churn
+        .evaluations
+        .iter()
+        .find(|e| e.model == churn.selected && e.split.name() == "test")
+        .unwrap()
 }

@@ -308,35 +308,49 @@ struct BestSplit {
     right: [f64; 3],
 }
 
-/// Splits `rows` (in order) into those whose bin in `col` is at most `bin` and the rest, in
-/// parallel tasks of [`ROW_TASK`] rows whose parts are joined in order.
-fn partition(rows: &[u32], col: &[u8], bin: usize) -> (Vec<u32>, Vec<u32>) {
-    let parts: Vec<(Vec<u32>, Vec<u32>)> = rows
-        .par_chunks(ROW_TASK)
+/// Splits `rows` (in order) into those whose bin in `col` is at most `bin` and the rest. The
+/// left rows are compacted in place (`rows` becomes the left side), the right ones go to a new
+/// vector; in parallel tasks of [`ROW_TASK`] rows whose parts are joined in order.
+fn partition(mut rows: Vec<u32>, col: &[u8], bin: usize) -> (Vec<u32>, Vec<u32>) {
+    let mut parts: Vec<(usize, Vec<u32>)> = rows
+        .par_chunks_mut(ROW_TASK)
         .map(|chunk| partition_chunk(chunk, col, bin))
         .collect();
-    if parts.len() == 1 {
-        return parts.into_iter().next().expect("one part");
+    let mut left = 0;
+    for (k, (len, _)) in parts.iter().enumerate() {
+        let start = k * ROW_TASK;
+        rows.copy_within(start..start + len, left);
+        left += len;
     }
-    let (left, right): (Vec<_>, Vec<_>) = parts.into_iter().unzip();
-    (left.concat(), right.concat())
+    rows.truncate(left);
+    if rows.len() < rows.capacity() / 4 {
+        rows.shrink_to_fit();
+    }
+    let right = if parts.len() == 1 {
+        parts.pop().expect("one part").1
+    } else {
+        parts.into_iter().flat_map(|(_, right)| right).collect()
+    };
+    (rows, right)
 }
 
 /// [`partition`] of one task, without a branch per row (a split is a coin toss for the branch
-/// predictor): each row is written to both sides and only one side's length grows.
-fn partition_chunk(rows: &[u32], col: &[u8], bin: usize) -> (Vec<u32>, Vec<u32>) {
-    let (mut left, mut right) = (vec![0u32; rows.len()], vec![0u32; rows.len()]);
+/// predictor): each row is written to both sides and only one side's length grows. The left
+/// side is written over `rows` itself (it never passes the row being read). Returns the left
+/// side's length and the right side.
+fn partition_chunk(rows: &mut [u32], col: &[u8], bin: usize) -> (usize, Vec<u32>) {
+    let mut right = vec![0u32; rows.len()];
     let (mut l, mut r) = (0, 0);
-    for &row in rows {
+    for k in 0..rows.len() {
+        let row = rows[k];
         let goes_left = usize::from(col[row as usize] as usize <= bin);
-        left[l] = row;
+        rows[l] = row;
         right[r] = row;
         l += goes_left;
         r += 1 - goes_left;
     }
-    left.truncate(l);
     right.truncate(r);
-    (left, right)
+    (l, right)
 }
 
 /// Rows, their outcomes and optional weights.
@@ -349,6 +363,52 @@ struct Pending {
     /// `None` when the node cannot split (at the maximum depth or too few rows).
     hist: Option<Histogram>,
     depth: usize,
+}
+
+/// A tree as its training rows see it: splits on bins of the binned columns.
+struct BinnedTree {
+    /// Per node: feature, bin (rows whose bin is at most it go left), left, right; a leaf has
+    /// `left == 0` and its value in `values`.
+    splits: Vec<(usize, u8, usize, usize)>,
+    values: Vec<f64>,
+}
+
+impl BinnedTree {
+    fn new(tree: &Tree, split_bins: &[u8]) -> BinnedTree {
+        let (splits, values) = tree
+            .nodes
+            .iter()
+            .zip(split_bins)
+            .map(|(node, &bin)| match node {
+                Node::Leaf { value, .. } => ((0, 0, 0, 0), *value),
+                Node::Split {
+                    feature,
+                    left,
+                    right,
+                    ..
+                } => ((*feature, bin, *left, *right), 0.0),
+            })
+            .unzip();
+        BinnedTree { splits, values }
+    }
+
+    /// The value of training row `row`'s leaf (equal to [`Tree`]'s on the raw values: a value
+    /// is at most a split's threshold exactly when its bin is at most the split's bin).
+    #[inline]
+    fn leaf_value(&self, bins: &[Vec<u8>], row: usize) -> f64 {
+        let mut n = 0;
+        loop {
+            let (feature, bin, left, right) = self.splits[n];
+            if left == 0 {
+                return self.values[n];
+            }
+            n = if bins[feature][row] <= bin {
+                left
+            } else {
+                right
+            };
+        }
+    }
 }
 
 impl GbdtParams {
@@ -428,14 +488,15 @@ impl GbdtParams {
             })
     }
 
-    /// Grows one tree; returns it and the value of each row's leaf.
-    fn grow(&self, binner: &Binner, bins: &[Vec<u8>], gh: &[GradPair], out: &mut [f64]) -> Tree {
+    /// Grows one tree; returns it with each node's split bin (for [`BinnedTree`]).
+    fn grow(&self, binner: &Binner, bins: &[Vec<u8>], gh: &[GradPair]) -> (Tree, Vec<u8>) {
         let rows: Vec<u32> = (0..gh.len() as u32).collect();
         let hist = Some(Histogram::build(bins, gh, None));
         let mut nodes = vec![Node::Leaf {
             value: 0.0,
             cover: 0.0,
         }];
+        let mut split_bins = vec![0u8];
         let mut stack = vec![Pending {
             node: 0,
             rows,
@@ -457,9 +518,6 @@ impl GbdtParams {
                 .and_then(|hist| self.best_split(hist, bins.len()));
             let Some(s) = split else {
                 nodes[p.node] = Node::Leaf { value, cover: hs };
-                for r in &p.rows {
-                    out[*r as usize] = value;
-                }
                 continue;
             };
             let (left, right) = (nodes.len(), nodes.len() + 1);
@@ -468,6 +526,8 @@ impl GbdtParams {
                 cover: 0.0,
             };
             nodes.extend([placeholder.clone(), placeholder]);
+            split_bins[p.node] = s.bin as u8;
+            split_bins.extend([0, 0]);
             nodes[p.node] = Node::Split {
                 feature: s.feature,
                 threshold: binner.threshold(s.feature, s.bin),
@@ -480,9 +540,8 @@ impl GbdtParams {
             let can_split =
                 |n: f64| p.depth + 1 < self.max_depth && n >= 2.0 * self.min_samples_leaf as f64;
             if !can_split(s.left[2]) && !can_split(s.right[2]) {
-                // Both children are leaves: their values come from the split's sums, and one
-                // pass over the rows assigns them (no partition, no sums over each side).
-                let col = &bins[s.feature];
+                // Both children are leaves: their values come from the split's sums (no
+                // partition, no sums over each side).
                 let [lv, rv] = [s.left, s.right].map(|[g, h, _]| self.leaf(g, h));
                 nodes[left] = Node::Leaf {
                     value: lv,
@@ -492,16 +551,9 @@ impl GbdtParams {
                     value: rv,
                     cover: s.right[1],
                 };
-                for &r in &p.rows {
-                    out[r as usize] = if col[r as usize] as usize <= s.bin {
-                        lv
-                    } else {
-                        rv
-                    };
-                }
                 continue;
             }
-            let (l_rows, r_rows) = partition(&p.rows, &bins[s.feature], s.bin);
+            let (l_rows, r_rows) = partition(p.rows, &bins[s.feature], s.bin);
             let (small, large) = if l_rows.len() <= r_rows.len() {
                 ((left, l_rows), (right, r_rows))
             } else {
@@ -532,7 +584,7 @@ impl GbdtParams {
                 depth: p.depth + 1,
             });
         }
-        Tree { nodes }
+        (Tree { nodes }, split_bins)
     }
 
     /// Fits on `x` (missing values allowed), outcomes `y`, optional sample weights, and an
@@ -564,23 +616,31 @@ impl GbdtParams {
         let bins = binner.bin(x);
         let n = x.rows;
         let mut f = vec![base_score; n];
-        let mut gh: Vec<GradPair> = vec![[0.0; 2]; n];
-        let mut leaf = vec![0.0; n];
+        let gradient = |i: usize, f: f64| -> GradPair {
+            let p = sigmoid(f);
+            let wi = weight(i);
+            [
+                (wi * (p - y[i] as u8 as f64)) as f32,
+                (wi * p * (1.0 - p)) as f32,
+            ]
+        };
+        let mut gh: Vec<GradPair> = (0..n).into_par_iter().map(|i| gradient(i, f[i])).collect();
         let mut vf = validation.map(|(vx, _, _)| vec![base_score; vx.rows]);
         let mut trees = vec![];
         let mut validation_loss = vec![];
         let mut best = (f64::INFINITY, 0usize);
         for round in 0..self.max_trees {
-            gh.par_iter_mut().enumerate().for_each(|(i, v)| {
-                let p = sigmoid(f[i]);
-                let wi = weight(i);
-                *v = [
-                    (wi * (p - y[i] as u8 as f64)) as f32,
-                    (wi * p * (1.0 - p)) as f32,
-                ];
-            });
-            let tree = self.grow(&binner, &bins, &gh, &mut leaf);
-            f.par_iter_mut().zip(&leaf).for_each(|(fi, l)| *fi += l);
+            let (tree, split_bins) = self.grow(&binner, &bins, &gh);
+            // Each row's new score and next gradient in one pass, its leaf found by walking the
+            // tree over the binned columns (streamed in row order, not scattered per leaf).
+            let walk = BinnedTree::new(&tree, &split_bins);
+            f.par_iter_mut()
+                .zip(gh.par_iter_mut())
+                .enumerate()
+                .for_each(|(i, (fi, g))| {
+                    *fi += walk.leaf_value(&bins, i);
+                    *g = gradient(i, *fi);
+                });
             if let (Some((vx, vy, vw)), Some(vf)) = (validation, vf.as_mut()) {
                 vf.par_iter_mut()
                     .enumerate()

@@ -12,7 +12,8 @@ use rand::Rng;
 use rayon::prelude::*;
 
 use crate::{
-    DAY_US, GeneratorParams, Result, UserTruth, batch, rng_for, ts_field, user_id, write_batch,
+    DAY_US, GeneratorParams, Result, UserTruth, rng_for,
+    write::{batch, ts_field, user_id, write_batch},
 };
 
 /// Offsets the seed so that these draws never share a stream with a user's events.
