@@ -8,7 +8,9 @@
 //!   gradients `G` and hessians `H`; a leaf's value is `−G/(H+λ)` times the learning rate
 //!   (XGBoost's second-order rule with L2 penalty `λ`).
 //! - A child's histogram is built from its rows only for the smaller child; the larger one is
-//!   the parent's minus the smaller's. Histograms are built in parallel over features (rayon).
+//!   the parent's minus the smaller's. Histograms are built in parallel over tasks of rows, or
+//!   over features for small nodes (rayon); a task sums at most 16,384 rows in single precision
+//!   before its cells join the double-precision histogram.
 //! - With a validation set, boosting stops when its log loss has not improved for
 //!   `early_stopping_rounds` trees, and the model keeps the trees up to the best one.
 //! - Sample weights multiply gradients and hessians (class imbalance).
@@ -204,14 +206,67 @@ const BINS: usize = 256;
 const ROW_TASK: usize = 16_384;
 /// Rows whose gradients are gathered at once, then added feature by feature.
 const ROW_BLOCK: usize = 1024;
+/// Features per parallel task of a small node's histogram.
+const FEATURE_TASK: usize = 4;
+
+/// A histogram cell while one task of at most [`ROW_TASK`] rows fills it: gradient, hessian,
+/// rows and padding in single precision, so that one four-lane addition updates it (counts stay
+/// exact below 2^24 rows). Each task's cells go into the double-precision histogram when it
+/// ends, so no sum runs over more than [`ROW_TASK`] rows in single precision.
+type TaskCell = [f32; 4];
 
 /// Adds one row's gradient pair to its bin's cell.
 #[inline(always)]
-fn add(hist: &mut [[f64; 3]; BINS], bin: u8, [g, h]: GradPair) {
+fn add(hist: &mut [TaskCell; BINS], bin: u8, [g, h]: GradPair) {
     let cell = &mut hist[bin as usize];
-    cell[0] += f64::from(g);
-    cell[1] += f64::from(h);
-    cell[2] += 1.0;
+    let row = [g, h, 1.0, 0.0];
+    for (c, r) in cell.iter_mut().zip(row) {
+        *c += r;
+    }
+}
+
+/// The histogram cells of the columns `cols` over the positions `range` of `rows` (or of
+/// every row). Rows are taken [`ROW_BLOCK`] at a time and each block passes over every column
+/// while its indices and gradients are in cache (column by column over all rows would stream
+/// them from memory once per column).
+fn fill(
+    cols: &[Vec<u8>],
+    gh: &[GradPair],
+    rows: Option<&[u32]>,
+    range: std::ops::Range<usize>,
+) -> Vec<[f64; 3]> {
+    let mut data: Vec<TaskCell> = vec![[0.0; 4]; cols.len() * BINS];
+    let mut ordered: Vec<GradPair> = Vec::with_capacity(ROW_BLOCK);
+    let mut start = range.start;
+    while start < range.end {
+        let block = start..(start + ROW_BLOCK).min(range.end);
+        let hists = data.chunks_exact_mut(BINS).zip(cols);
+        match rows {
+            Some(rows) => {
+                let index = &rows[block.clone()];
+                ordered.clear();
+                ordered.extend(index.iter().map(|&r| gh[r as usize]));
+                for (hist, col) in hists {
+                    let hist: &mut [TaskCell; BINS] = hist.try_into().expect("BINS cells");
+                    for (&r, g) in index.iter().zip(&ordered) {
+                        add(hist, col[r as usize], *g);
+                    }
+                }
+            }
+            None => {
+                for (hist, col) in hists {
+                    let hist: &mut [TaskCell; BINS] = hist.try_into().expect("BINS cells");
+                    for (b, g) in col[block.clone()].iter().zip(&gh[block.clone()]) {
+                        add(hist, *b, *g);
+                    }
+                }
+            }
+        }
+        start = block.end;
+    }
+    data.iter()
+        .map(|c| [f64::from(c[0]), f64::from(c[1]), f64::from(c[2])])
+        .collect()
 }
 
 /// Gradient, hessian and row count per (feature, bin).
@@ -223,54 +278,29 @@ struct Histogram {
 
 impl Histogram {
     /// The histogram of `rows`, or of every row when `rows` is `None` (the root: a straight
-    /// pass over each column, no indirection). Rows are taken [`ROW_BLOCK`] at a time and each
-    /// block passes over every feature while its indices and gradients are in cache (feature by
-    /// feature over all rows would stream them from memory once per feature); tasks of
-    /// [`ROW_TASK`] rows run in parallel and their histograms are added in order, so the sums do
-    /// not depend on the number of threads.
+    /// pass over each column, no indirection). Tasks of [`ROW_TASK`] rows run in parallel and
+    /// their histograms are added in order, so the sums do not depend on the number of threads.
+    /// A node of at most [`ROW_TASK`] rows is one task, which runs in parallel over groups of
+    /// [`FEATURE_TASK`] features instead (the same sums: each feature sees the same rows in the
+    /// same order), so deep nodes keep every thread busy.
     fn build(bins: &[Vec<u8>], gh: &[GradPair], rows: Option<&[u32]>) -> Histogram {
         let n = rows.map_or(gh.len(), <[u32]>::len);
-        let size = bins.len() * BINS;
-        let task = |range: std::ops::Range<usize>| {
-            let mut data = vec![[0.0; 3]; size];
-            let mut ordered: Vec<GradPair> = Vec::with_capacity(ROW_BLOCK);
-            let mut start = range.start;
-            while start < range.end {
-                let block = start..(start + ROW_BLOCK).min(range.end);
-                let hists = data.chunks_exact_mut(BINS).zip(bins);
-                match rows {
-                    Some(rows) => {
-                        let index = &rows[block.clone()];
-                        ordered.clear();
-                        ordered.extend(index.iter().map(|&r| gh[r as usize]));
-                        for (hist, col) in hists {
-                            let hist: &mut [[f64; 3]; BINS] = hist.try_into().expect("BINS cells");
-                            for (&r, g) in index.iter().zip(&ordered) {
-                                add(hist, col[r as usize], *g);
-                            }
-                        }
-                    }
-                    None => {
-                        for (hist, col) in hists {
-                            let hist: &mut [[f64; 3]; BINS] = hist.try_into().expect("BINS cells");
-                            for (b, g) in col[block.clone()].iter().zip(&gh[block.clone()]) {
-                                add(hist, *b, *g);
-                            }
-                        }
-                    }
-                }
-                start = block.end;
-            }
-            data
-        };
+        if n <= ROW_TASK {
+            let data = bins
+                .par_chunks(FEATURE_TASK)
+                .map(|cols| fill(cols, gh, rows, 0..n))
+                .collect::<Vec<_>>()
+                .concat();
+            return Histogram { bins: BINS, data };
+        }
         let merge = |mut a: Vec<[f64; 3]>, b: Vec<[f64; 3]>| {
             for (x, y) in a.iter_mut().zip(&b) {
                 *x = [x[0] + y[0], x[1] + y[1], x[2] + y[2]];
             }
             a
         };
-        let data =
-            crate::fold_chunks(n, ROW_TASK, task, merge).unwrap_or_else(|| vec![[0.0; 3]; size]);
+        let data = crate::fold_chunks(n, ROW_TASK, |range| fill(bins, gh, rows, range), merge)
+            .expect("more than ROW_TASK rows");
         Histogram { bins: BINS, data }
     }
 
@@ -308,49 +338,35 @@ struct BestSplit {
     right: [f64; 3],
 }
 
-/// Splits `rows` (in order) into those whose bin in `col` is at most `bin` and the rest. The
-/// left rows are compacted in place (`rows` becomes the left side), the right ones go to a new
-/// vector; in parallel tasks of [`ROW_TASK`] rows whose parts are joined in order.
-fn partition(mut rows: Vec<u32>, col: &[u8], bin: usize) -> (Vec<u32>, Vec<u32>) {
-    let mut parts: Vec<(usize, Vec<u32>)> = rows
-        .par_chunks_mut(ROW_TASK)
+/// Splits `rows` (in order) into those whose bin in `col` is at most `bin` and the rest, in
+/// parallel tasks of [`ROW_TASK`] rows whose parts are joined in order.
+fn partition(rows: &[u32], col: &[u8], bin: usize) -> (Vec<u32>, Vec<u32>) {
+    let parts: Vec<(Vec<u32>, Vec<u32>)> = rows
+        .par_chunks(ROW_TASK)
         .map(|chunk| partition_chunk(chunk, col, bin))
         .collect();
-    let mut left = 0;
-    for (k, (len, _)) in parts.iter().enumerate() {
-        let start = k * ROW_TASK;
-        rows.copy_within(start..start + len, left);
-        left += len;
+    if parts.len() == 1 {
+        return parts.into_iter().next().expect("one part");
     }
-    rows.truncate(left);
-    if rows.len() < rows.capacity() / 4 {
-        rows.shrink_to_fit();
-    }
-    let right = if parts.len() == 1 {
-        parts.pop().expect("one part").1
-    } else {
-        parts.into_iter().flat_map(|(_, right)| right).collect()
-    };
-    (rows, right)
+    let (left, right): (Vec<_>, Vec<_>) = parts.into_iter().unzip();
+    (left.concat(), right.concat())
 }
 
 /// [`partition`] of one task, without a branch per row (a split is a coin toss for the branch
-/// predictor): each row is written to both sides and only one side's length grows. The left
-/// side is written over `rows` itself (it never passes the row being read). Returns the left
-/// side's length and the right side.
-fn partition_chunk(rows: &mut [u32], col: &[u8], bin: usize) -> (usize, Vec<u32>) {
-    let mut right = vec![0u32; rows.len()];
+/// predictor): each row is written to both sides and only one side's length grows.
+fn partition_chunk(rows: &[u32], col: &[u8], bin: usize) -> (Vec<u32>, Vec<u32>) {
+    let (mut left, mut right) = (vec![0u32; rows.len()], vec![0u32; rows.len()]);
     let (mut l, mut r) = (0, 0);
-    for k in 0..rows.len() {
-        let row = rows[k];
+    for &row in rows {
         let goes_left = usize::from(col[row as usize] as usize <= bin);
-        rows[l] = row;
+        left[l] = row;
         right[r] = row;
         l += goes_left;
         r += 1 - goes_left;
     }
+    left.truncate(l);
     right.truncate(r);
-    (l, right)
+    (left, right)
 }
 
 /// Rows, their outcomes and optional weights.
@@ -363,52 +379,6 @@ struct Pending {
     /// `None` when the node cannot split (at the maximum depth or too few rows).
     hist: Option<Histogram>,
     depth: usize,
-}
-
-/// A tree as its training rows see it: splits on bins of the binned columns.
-struct BinnedTree {
-    /// Per node: feature, bin (rows whose bin is at most it go left), left, right; a leaf has
-    /// `left == 0` and its value in `values`.
-    splits: Vec<(usize, u8, usize, usize)>,
-    values: Vec<f64>,
-}
-
-impl BinnedTree {
-    fn new(tree: &Tree, split_bins: &[u8]) -> BinnedTree {
-        let (splits, values) = tree
-            .nodes
-            .iter()
-            .zip(split_bins)
-            .map(|(node, &bin)| match node {
-                Node::Leaf { value, .. } => ((0, 0, 0, 0), *value),
-                Node::Split {
-                    feature,
-                    left,
-                    right,
-                    ..
-                } => ((*feature, bin, *left, *right), 0.0),
-            })
-            .unzip();
-        BinnedTree { splits, values }
-    }
-
-    /// The value of training row `row`'s leaf (equal to [`Tree`]'s on the raw values: a value
-    /// is at most a split's threshold exactly when its bin is at most the split's bin).
-    #[inline]
-    fn leaf_value(&self, bins: &[Vec<u8>], row: usize) -> f64 {
-        let mut n = 0;
-        loop {
-            let (feature, bin, left, right) = self.splits[n];
-            if left == 0 {
-                return self.values[n];
-            }
-            n = if bins[feature][row] <= bin {
-                left
-            } else {
-                right
-            };
-        }
-    }
 }
 
 impl GbdtParams {
@@ -488,15 +458,14 @@ impl GbdtParams {
             })
     }
 
-    /// Grows one tree; returns it with each node's split bin (for [`BinnedTree`]).
-    fn grow(&self, binner: &Binner, bins: &[Vec<u8>], gh: &[GradPair]) -> (Tree, Vec<u8>) {
+    /// Grows one tree; returns it and the value of each row's leaf.
+    fn grow(&self, binner: &Binner, bins: &[Vec<u8>], gh: &[GradPair], out: &mut [f64]) -> Tree {
         let rows: Vec<u32> = (0..gh.len() as u32).collect();
         let hist = Some(Histogram::build(bins, gh, None));
         let mut nodes = vec![Node::Leaf {
             value: 0.0,
             cover: 0.0,
         }];
-        let mut split_bins = vec![0u8];
         let mut stack = vec![Pending {
             node: 0,
             rows,
@@ -518,6 +487,9 @@ impl GbdtParams {
                 .and_then(|hist| self.best_split(hist, bins.len()));
             let Some(s) = split else {
                 nodes[p.node] = Node::Leaf { value, cover: hs };
+                for r in &p.rows {
+                    out[*r as usize] = value;
+                }
                 continue;
             };
             let (left, right) = (nodes.len(), nodes.len() + 1);
@@ -526,8 +498,6 @@ impl GbdtParams {
                 cover: 0.0,
             };
             nodes.extend([placeholder.clone(), placeholder]);
-            split_bins[p.node] = s.bin as u8;
-            split_bins.extend([0, 0]);
             nodes[p.node] = Node::Split {
                 feature: s.feature,
                 threshold: binner.threshold(s.feature, s.bin),
@@ -540,8 +510,9 @@ impl GbdtParams {
             let can_split =
                 |n: f64| p.depth + 1 < self.max_depth && n >= 2.0 * self.min_samples_leaf as f64;
             if !can_split(s.left[2]) && !can_split(s.right[2]) {
-                // Both children are leaves: their values come from the split's sums (no
-                // partition, no sums over each side).
+                // Both children are leaves: their values come from the split's sums, and one
+                // pass over the rows assigns them (no partition, no sums over each side).
+                let col = &bins[s.feature];
                 let [lv, rv] = [s.left, s.right].map(|[g, h, _]| self.leaf(g, h));
                 nodes[left] = Node::Leaf {
                     value: lv,
@@ -551,9 +522,16 @@ impl GbdtParams {
                     value: rv,
                     cover: s.right[1],
                 };
+                for &r in &p.rows {
+                    out[r as usize] = if col[r as usize] as usize <= s.bin {
+                        lv
+                    } else {
+                        rv
+                    };
+                }
                 continue;
             }
-            let (l_rows, r_rows) = partition(p.rows, &bins[s.feature], s.bin);
+            let (l_rows, r_rows) = partition(&p.rows, &bins[s.feature], s.bin);
             let (small, large) = if l_rows.len() <= r_rows.len() {
                 ((left, l_rows), (right, r_rows))
             } else {
@@ -584,7 +562,7 @@ impl GbdtParams {
                 depth: p.depth + 1,
             });
         }
-        (Tree { nodes }, split_bins)
+        Tree { nodes }
     }
 
     /// Fits on `x` (missing values allowed), outcomes `y`, optional sample weights, and an
@@ -616,31 +594,23 @@ impl GbdtParams {
         let bins = binner.bin(x);
         let n = x.rows;
         let mut f = vec![base_score; n];
-        let gradient = |i: usize, f: f64| -> GradPair {
-            let p = sigmoid(f);
-            let wi = weight(i);
-            [
-                (wi * (p - y[i] as u8 as f64)) as f32,
-                (wi * p * (1.0 - p)) as f32,
-            ]
-        };
-        let mut gh: Vec<GradPair> = (0..n).into_par_iter().map(|i| gradient(i, f[i])).collect();
+        let mut gh: Vec<GradPair> = vec![[0.0; 2]; n];
+        let mut leaf = vec![0.0; n];
         let mut vf = validation.map(|(vx, _, _)| vec![base_score; vx.rows]);
         let mut trees = vec![];
         let mut validation_loss = vec![];
         let mut best = (f64::INFINITY, 0usize);
         for round in 0..self.max_trees {
-            let (tree, split_bins) = self.grow(&binner, &bins, &gh);
-            // Each row's new score and next gradient in one pass, its leaf found by walking the
-            // tree over the binned columns (streamed in row order, not scattered per leaf).
-            let walk = BinnedTree::new(&tree, &split_bins);
-            f.par_iter_mut()
-                .zip(gh.par_iter_mut())
-                .enumerate()
-                .for_each(|(i, (fi, g))| {
-                    *fi += walk.leaf_value(&bins, i);
-                    *g = gradient(i, *fi);
-                });
+            gh.par_iter_mut().enumerate().for_each(|(i, v)| {
+                let p = sigmoid(f[i]);
+                let wi = weight(i);
+                *v = [
+                    (wi * (p - y[i] as u8 as f64)) as f32,
+                    (wi * p * (1.0 - p)) as f32,
+                ];
+            });
+            let tree = self.grow(&binner, &bins, &gh, &mut leaf);
+            f.par_iter_mut().zip(&leaf).for_each(|(fi, l)| *fi += l);
             if let (Some((vx, vy, vw)), Some(vf)) = (validation, vf.as_mut()) {
                 vf.par_iter_mut()
                     .enumerate()
