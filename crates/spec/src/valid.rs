@@ -662,6 +662,10 @@ fn column_safe(ty: &str) -> String {
     out.trim_matches('_').to_string()
 }
 
+/// Built-in features named `<name>_<N>d`: an event type counted per type under one of these
+/// names would give a second column of the same name.
+const BUILT_IN_WINDOWED: [&str; 4] = ["events", "active_days", "revenue", "distinct_items"];
+
 fn validate_features(spec: &JobSpec) -> Result<ValidFeatures> {
     let f = &spec.features;
     let mut windows = f.windows_days.clone();
@@ -711,6 +715,15 @@ fn validate_features(spec: &JobSpec) -> Result<ValidFeatures> {
             return Err(SpecError::invalid(
                 "features.per_type",
                 format!("two event types give the column name `{safe}`"),
+            ));
+        }
+        if BUILT_IN_WINDOWED.contains(&safe.as_str()) {
+            return Err(SpecError::invalid(
+                "features.per_type",
+                format!(
+                    "event type `{ty}` would be counted as `{safe}_<N>d`, which is a built-in \
+                     feature's name; leave it out of features.per_type"
+                ),
             ));
         }
         per_type.push(PerTypeColumn {
@@ -869,6 +882,10 @@ mod tests {
             (
                 "[event_types]\npurchase=['buy']\nsignup=['buy']\n",
                 "event_types",
+            ),
+            (
+                "[event_types]\nengagement=['view', 'Events']\n",
+                "features.per_type",
             ),
         ];
         for (extra, setting) in cases {
