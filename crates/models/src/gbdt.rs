@@ -381,6 +381,19 @@ struct Pending {
     depth: usize,
 }
 
+impl Pending {
+    /// Sums of gradients and hessians over the node's rows.
+    fn sums(&self, gh: &[GradPair]) -> (f64, f64) {
+        match &self.hist {
+            Some(hist) => hist.totals(),
+            None => self.rows.iter().fold((0.0, 0.0), |(a, b), r| {
+                let [g, h] = gh[*r as usize];
+                (a + f64::from(g), b + f64::from(h))
+            }),
+        }
+    }
+}
+
 impl GbdtParams {
     fn check(&self) -> Result<()> {
         let bad = |name, reason: &str| {
@@ -473,13 +486,7 @@ impl GbdtParams {
             depth: 0,
         }];
         while let Some(p) = stack.pop() {
-            let (gs, hs) = match &p.hist {
-                Some(hist) => hist.totals(),
-                None => p.rows.iter().fold((0.0, 0.0), |(a, b), r| {
-                    let [g, h] = gh[*r as usize];
-                    (a + f64::from(g), b + f64::from(h))
-                }),
-            };
+            let (gs, hs) = p.sums(gh);
             let value = self.leaf(gs, hs);
             let split = p
                 .hist
@@ -510,59 +517,92 @@ impl GbdtParams {
             let can_split =
                 |n: f64| p.depth + 1 < self.max_depth && n >= 2.0 * self.min_samples_leaf as f64;
             if !can_split(s.left[2]) && !can_split(s.right[2]) {
-                // Both children are leaves: their values come from the split's sums, and one
-                // pass over the rows assigns them (no partition, no sums over each side).
-                let col = &bins[s.feature];
-                let [lv, rv] = [s.left, s.right].map(|[g, h, _]| self.leaf(g, h));
-                nodes[left] = Node::Leaf {
-                    value: lv,
-                    cover: s.left[1],
-                };
-                nodes[right] = Node::Leaf {
-                    value: rv,
-                    cover: s.right[1],
-                };
-                for &r in &p.rows {
-                    out[r as usize] = if col[r as usize] as usize <= s.bin {
-                        lv
-                    } else {
-                        rv
-                    };
-                }
+                self.leaf_children(
+                    &mut nodes,
+                    [left, right],
+                    &s,
+                    &p.rows,
+                    &bins[s.feature],
+                    out,
+                );
                 continue;
             }
-            let (l_rows, r_rows) = partition(&p.rows, &bins[s.feature], s.bin);
-            let (small, large) = if l_rows.len() <= r_rows.len() {
-                ((left, l_rows), (right, r_rows))
+            stack.extend(self.children(p, [left, right], &s, bins, gh));
+        }
+        Tree { nodes }
+    }
+
+    /// Makes both children of split `s` leaves: their values come from the split's sums, and
+    /// one pass over the node's `rows` assigns them in `out` (no partition, no sums per side).
+    fn leaf_children(
+        &self,
+        nodes: &mut [Node],
+        [left, right]: [usize; 2],
+        s: &BestSplit,
+        rows: &[u32],
+        col: &[u8],
+        out: &mut [f64],
+    ) {
+        let [lv, rv] = [s.left, s.right].map(|[g, h, _]| self.leaf(g, h));
+        nodes[left] = Node::Leaf {
+            value: lv,
+            cover: s.left[1],
+        };
+        nodes[right] = Node::Leaf {
+            value: rv,
+            cover: s.right[1],
+        };
+        for &r in rows {
+            out[r as usize] = if col[r as usize] as usize <= s.bin {
+                lv
             } else {
-                ((right, r_rows), (left, l_rows))
+                rv
             };
-            // Children that cannot split need no histogram: the deepest level is never built.
-            let can_split = |rows: &[u32]| {
-                p.depth + 1 < self.max_depth && rows.len() >= 2 * self.min_samples_leaf
-            };
-            let (small_hist, large_hist) = if can_split(&small.1) || can_split(&large.1) {
-                let parent = p.hist.as_ref().expect("a node that split has a histogram");
-                let small_hist = Histogram::build(bins, gh, Some(&small.1));
-                let large_hist = parent.minus(&small_hist);
-                (Some(small_hist), Some(large_hist))
-            } else {
-                (None, None)
-            };
-            stack.push(Pending {
+        }
+    }
+
+    /// The two children of `p` split by `s`, the smaller last (it is grown first). Only the
+    /// smaller child's histogram is built from its rows; the larger's is the parent's minus it;
+    /// children that cannot split get none (the deepest level is never built).
+    fn children(
+        &self,
+        p: Pending,
+        [left, right]: [usize; 2],
+        s: &BestSplit,
+        bins: &[Vec<u8>],
+        gh: &[GradPair],
+    ) -> [Pending; 2] {
+        let (l_rows, r_rows) = partition(&p.rows, &bins[s.feature], s.bin);
+        let (small, large) = if l_rows.len() <= r_rows.len() {
+            ((left, l_rows), (right, r_rows))
+        } else {
+            ((right, r_rows), (left, l_rows))
+        };
+        let depth = p.depth + 1;
+        let can_split =
+            |rows: &[u32]| depth < self.max_depth && rows.len() >= 2 * self.min_samples_leaf;
+        let (small_hist, large_hist) = if can_split(&small.1) || can_split(&large.1) {
+            let parent = p.hist.as_ref().expect("a node that split has a histogram");
+            let small_hist = Histogram::build(bins, gh, Some(&small.1));
+            let large_hist = parent.minus(&small_hist);
+            (Some(small_hist), Some(large_hist))
+        } else {
+            (None, None)
+        };
+        [
+            Pending {
                 node: large.0,
                 rows: large.1,
                 hist: large_hist,
-                depth: p.depth + 1,
-            });
-            stack.push(Pending {
+                depth,
+            },
+            Pending {
                 node: small.0,
                 rows: small.1,
                 hist: small_hist,
-                depth: p.depth + 1,
-            });
-        }
-        Tree { nodes }
+                depth,
+            },
+        ]
     }
 
     /// Fits on `x` (missing values allowed), outcomes `y`, optional sample weights, and an
@@ -615,23 +655,7 @@ impl GbdtParams {
                 vf.par_iter_mut()
                     .enumerate()
                     .for_each(|(i, v)| *v += tree.leaf_value(vx.row(i)));
-                let (loss, total) = crate::fold_chunks(
-                    vx.rows,
-                    8192,
-                    |rows| {
-                        rows.fold((0.0, 0.0), |(l, t), i| {
-                            let wi = vw.map_or(1.0, |w| w[i]);
-                            let p = sigmoid(vf[i]).clamp(1e-15, 1.0 - 1e-15);
-                            (
-                                l + wi * if vy[i] { -p.ln() } else { -(1.0 - p).ln() },
-                                t + wi,
-                            )
-                        })
-                    },
-                    |a, b| (a.0 + b.0, a.1 + b.1),
-                )
-                .unwrap_or((0.0, 0.0));
-                let loss = loss / total.max(f64::MIN_POSITIVE);
+                let loss = log_loss(vy, vw, vf);
                 validation_loss.push(loss);
                 if loss < best.0 - 1e-12 {
                     best = (loss, round + 1);
@@ -645,21 +669,47 @@ impl GbdtParams {
         if validation.is_some() {
             trees.truncate(best.1);
         }
-        let mut feature_gain = vec![0.0; x.cols];
-        for t in &trees {
-            for n in &t.nodes {
-                if let Node::Split { feature, gain, .. } = n {
-                    feature_gain[*feature] += gain;
-                }
-            }
-        }
         Ok(Gbdt {
             base_score,
+            feature_gain: gain_per_feature(&trees, x.cols),
             trees,
-            feature_gain,
             validation_loss,
         })
     }
+}
+
+/// The weighted mean log loss of the log-odds `f` for outcomes `y` (weights `w`, or 1).
+fn log_loss(y: &[bool], w: Option<&[f64]>, f: &[f64]) -> f64 {
+    let (loss, total) = crate::fold_chunks(
+        y.len(),
+        8192,
+        |rows| {
+            rows.fold((0.0, 0.0), |(l, t), i| {
+                let wi = w.map_or(1.0, |w| w[i]);
+                let p = sigmoid(f[i]).clamp(1e-15, 1.0 - 1e-15);
+                (
+                    l + wi * if y[i] { -p.ln() } else { -(1.0 - p).ln() },
+                    t + wi,
+                )
+            })
+        },
+        |a, b| (a.0 + b.0, a.1 + b.1),
+    )
+    .unwrap_or((0.0, 0.0));
+    loss / total.max(f64::MIN_POSITIVE)
+}
+
+/// The total split gain of each of `cols` features over `trees`.
+fn gain_per_feature(trees: &[Tree], cols: usize) -> Vec<f64> {
+    let mut gain_of = vec![0.0; cols];
+    for t in trees {
+        for n in &t.nodes {
+            if let Node::Split { feature, gain, .. } = n {
+                gain_of[*feature] += gain;
+            }
+        }
+    }
+    gain_of
 }
 
 impl Scorer for Gbdt {

@@ -137,39 +137,54 @@ pub(crate) fn simulate_user(
                 continue;
             }
             let item = taste.pick(by_category, pick_item(cat, &mut rng));
-            if i < n_eng {
-                let x: f64 = rng.r#gen();
-                let mut acc = 0.0;
-                let mut kind = 2;
-                for (k, (_, share)) in ENGAGEMENT.iter().enumerate() {
-                    acc += share;
-                    if x < acc {
-                        kind = 2 + k as u8;
-                        break;
-                    }
-                }
-                events.push(Event {
-                    user,
-                    t_us,
-                    kind,
-                    item: Some(item),
-                    amount: None,
-                });
+            events.push(if i < n_eng {
+                engagement(&mut rng, user, t_us, item)
             } else {
-                let qty = 1.0 + basket.sample(&mut rng);
-                let amount = (cat.price[item as usize] * qty * 100.0).round() / 100.0;
-                events.push(Event {
-                    user,
-                    t_us,
-                    kind: 1,
-                    item: Some(item),
-                    amount: Some(amount),
-                });
-            }
+                purchase(&mut rng, cat, &basket, (user, t_us, item))
+            });
         }
         day += 1;
     }
     (truth, events)
+}
+
+/// An engagement event on `item`, of a kind drawn by the [`ENGAGEMENT`] shares.
+fn engagement(rng: &mut ChaCha8Rng, user: u64, t_us: i64, item: u32) -> Event {
+    let x: f64 = rng.r#gen();
+    let mut acc = 0.0;
+    let mut kind = 2;
+    for (k, (_, share)) in ENGAGEMENT.iter().enumerate() {
+        acc += share;
+        if x < acc {
+            kind = 2 + k as u8;
+            break;
+        }
+    }
+    Event {
+        user,
+        t_us,
+        kind,
+        item: Some(item),
+        amount: None,
+    }
+}
+
+/// A purchase by `user` at `t_us` of one or more units (1 + `basket`) of `item` at its price.
+fn purchase(
+    rng: &mut ChaCha8Rng,
+    cat: &Catalog,
+    basket: &Poisson<f64>,
+    (user, t_us, item): (u64, i64, u32),
+) -> Event {
+    let qty = 1.0 + basket.sample(rng);
+    let amount = (cat.price[item as usize] * qty * 100.0).round() / 100.0;
+    Event {
+        user,
+        t_us,
+        kind: 1,
+        item: Some(item),
+        amount: Some(amount),
+    }
 }
 
 #[cfg(test)]
