@@ -22,6 +22,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::logistic::{check_training, sigmoid};
+use crate::metrics::row_log_loss;
 use crate::{Matrix, ModelError, Result, Scorer};
 
 /// Gradient-boosting settings.
@@ -420,6 +421,12 @@ impl GbdtParams {
         Ok(())
     }
 
+    /// Whether a node at `depth` with `rows` rows may split (both sides need
+    /// `min_samples_leaf`).
+    fn splittable(&self, depth: usize, rows: f64) -> bool {
+        depth < self.max_depth && rows >= 2.0 * self.min_samples_leaf as f64
+    }
+
     fn leaf(&self, g: f64, h: f64) -> f64 {
         -g / (h + self.l2) * self.learning_rate
     }
@@ -514,9 +521,8 @@ impl GbdtParams {
                 gain: s.gain,
                 cover: hs,
             };
-            let can_split =
-                |n: f64| p.depth + 1 < self.max_depth && n >= 2.0 * self.min_samples_leaf as f64;
-            if !can_split(s.left[2]) && !can_split(s.right[2]) {
+            let depth = p.depth + 1;
+            if !self.splittable(depth, s.left[2]) && !self.splittable(depth, s.right[2]) {
                 self.leaf_children(
                     &mut nodes,
                     [left, right],
@@ -579,8 +585,7 @@ impl GbdtParams {
             ((right, r_rows), (left, l_rows))
         };
         let depth = p.depth + 1;
-        let can_split =
-            |rows: &[u32]| depth < self.max_depth && rows.len() >= 2 * self.min_samples_leaf;
+        let can_split = |rows: &[u32]| self.splittable(depth, rows.len() as f64);
         let (small_hist, large_hist) = if can_split(&small.1) || can_split(&large.1) {
             let parent = p.hist.as_ref().expect("a node that split has a histogram");
             let small_hist = Histogram::build(bins, gh, Some(&small.1));
@@ -686,11 +691,7 @@ fn log_loss(y: &[bool], w: Option<&[f64]>, f: &[f64]) -> f64 {
         |rows| {
             rows.fold((0.0, 0.0), |(l, t), i| {
                 let wi = w.map_or(1.0, |w| w[i]);
-                let p = sigmoid(f[i]).clamp(1e-15, 1.0 - 1e-15);
-                (
-                    l + wi * if y[i] { -p.ln() } else { -(1.0 - p).ln() },
-                    t + wi,
-                )
+                (l + wi * row_log_loss(y[i], sigmoid(f[i])), t + wi)
             })
         },
         |a, b| (a.0 + b.0, a.1 + b.1),

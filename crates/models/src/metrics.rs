@@ -86,12 +86,15 @@ pub fn log_loss(y: &[bool], p: &[f64]) -> f64 {
     let n = y.len().max(1) as f64;
     y.iter()
         .zip(p)
-        .map(|(y, p)| {
-            let p = p.clamp(1e-15, 1.0 - 1e-15);
-            if *y { -p.ln() } else { -(1.0 - p).ln() }
-        })
+        .map(|(y, p)| row_log_loss(*y, *p))
         .sum::<f64>()
         / n
+}
+
+/// One row's log loss, the probability clipped to `[1e-15, 1 − 1e-15]` as scikit-learn does.
+pub(crate) fn row_log_loss(y: bool, p: f64) -> f64 {
+    let p = p.clamp(1e-15, 1.0 - 1e-15);
+    if y { -p.ln() } else { -(1.0 - p).ln() }
 }
 
 /// Precision among the `ceil(n / 10)` highest scores (ties at the edge in proportion).

@@ -168,6 +168,33 @@ struct Event {
     amount: Option<f64>,
 }
 
+impl Event {
+    fn new(user: u64, t_us: i64, kind: u8, item: Option<u32>, amount: Option<f64>) -> Event {
+        Event {
+            user,
+            t_us,
+            kind,
+            item,
+            amount,
+        }
+    }
+}
+
+/// The index of the share a uniform draw falls in (shares in order, adding up to 1; the last
+/// one if rounding leaves the draw past their sum).
+fn pick_share(rng: &mut ChaCha8Rng, shares: impl ExactSizeIterator<Item = f64>) -> usize {
+    let x: f64 = rng.r#gen();
+    let last = shares.len() - 1;
+    let mut acc = 0.0;
+    for (i, share) in shares.enumerate() {
+        acc += share;
+        if x < acc {
+            return i;
+        }
+    }
+    last
+}
+
 /// What was drawn for a user; `segment` is the latent segment or the plan.
 struct UserTruth {
     signup_us: i64,

@@ -13,8 +13,8 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp, Normal, Poisson};
 
 use crate::{
-    Catalog, DAY_US, Event, GeneratorParams, UserTruth, draw_profile, pick_item, poisson, rng_for,
-    signup_time, tastes,
+    Catalog, DAY_US, Event, GeneratorParams, UserTruth, draw_profile, pick_item, pick_share,
+    poisson, rng_for, signup_time, tastes,
 };
 
 /// The event types of a social log (`Event::kind` indexes it).
@@ -76,15 +76,7 @@ const ENGAGEMENT: [(&str, f64); 5] = [
 ];
 
 fn pick_segment(rng: &mut ChaCha8Rng) -> usize {
-    let x: f64 = rng.r#gen();
-    let mut acc = 0.0;
-    for (i, s) in SEGMENTS.iter().enumerate() {
-        acc += s.share;
-        if x < acc {
-            return i;
-        }
-    }
-    SEGMENTS.len() - 1
+    pick_share(rng, SEGMENTS.iter().map(|s| s.share))
 }
 
 pub(crate) fn simulate_user(
@@ -108,13 +100,7 @@ pub(crate) fn simulate_user(
     let end_us = (start_us + period_us).min(churn_us);
     let mut truth = draw_profile(&mut rng, signup_us, seg_idx);
     truth.churn_us = churn_us;
-    let mut events = vec![Event {
-        user,
-        t_us: signup_us,
-        kind: 0,
-        item: None,
-        amount: None,
-    }];
+    let mut events = vec![Event::new(user, signup_us, 0, None, None)];
     let drift_step = Normal::<f64>::new(0.0, 0.15).expect("valid normal");
     let basket = Poisson::new(0.3).expect("valid rate");
     let mut drift = 1.0f64;
@@ -160,13 +146,7 @@ fn engagement(rng: &mut ChaCha8Rng, user: u64, t_us: i64, item: u32) -> Event {
             break;
         }
     }
-    Event {
-        user,
-        t_us,
-        kind,
-        item: Some(item),
-        amount: None,
-    }
+    Event::new(user, t_us, kind, Some(item), None)
 }
 
 /// A purchase by `user` at `t_us` of one or more units (1 + `basket`) of `item` at its price.
@@ -178,13 +158,7 @@ fn purchase(
 ) -> Event {
     let qty = 1.0 + basket.sample(rng);
     let amount = (cat.price[item as usize] * qty * 100.0).round() / 100.0;
-    Event {
-        user,
-        t_us,
-        kind: 1,
-        item: Some(item),
-        amount: Some(amount),
-    }
+    Event::new(user, t_us, 1, Some(item), Some(amount))
 }
 
 #[cfg(test)]

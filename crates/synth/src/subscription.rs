@@ -151,15 +151,7 @@ fn normal(rng: &mut ChaCha8Rng, sd: f64) -> f64 {
 }
 
 fn pick_plan(rng: &mut ChaCha8Rng) -> usize {
-    let x: f64 = rng.r#gen();
-    let mut acc = 0.0;
-    for (i, (_, _, share)) in PLANS.iter().enumerate() {
-        acc += share;
-        if x < acc {
-            return i;
-        }
-    }
-    PLANS.len() - 1
+    crate::pick_share(rng, PLANS.iter().map(|(_, _, share)| *share))
 }
 
 /// One simulated subscriber; `UserTruth::segment` is the plan.
@@ -176,7 +168,7 @@ pub(crate) fn simulate_user(
     let signup_us = crate::signup_time(&mut rng, start_us, end_us - start_us);
     let mut truth = crate::draw_profile(&mut rng, signup_us, plan);
     truth.churn_us = i64::MAX;
-    let mut events = vec![event(user, signup_us, SUBSCRIBE, None, None)];
+    let mut events = vec![Event::new(user, signup_us, SUBSCRIBE, None, None)];
     let period_us = PERIOD_DAYS * DAY_US;
     let mut period_start = signup_us;
     while period_start < end_us {
@@ -186,12 +178,12 @@ pub(crate) fn simulate_user(
         if rng.r#gen::<f64>() < latent.cancel_probability(&counts) {
             let cancel_us = period_end - rng.gen_range(1..7 * DAY_US);
             keep_before(&mut events, first, cancel_us);
-            events.push(event(user, cancel_us, CANCEL, None, None));
+            events.push(Event::new(user, cancel_us, CANCEL, None, None));
             truth.churn_us = cancel_us;
             break;
         }
         let price = PLANS[plan].1;
-        events.push(event(user, period_end, RENEWAL, None, Some(price)));
+        events.push(Event::new(user, period_end, RENEWAL, None, Some(price)));
         latent.drift(&mut rng);
         period_start = period_end;
     }
@@ -214,7 +206,13 @@ fn behave(
         for _ in 0..*count {
             let t_us = period_start + rng.gen_range(0..PERIOD_DAYS * DAY_US);
             let item = BEHAVIOURS[b].has_item.then(|| pick_item(cat, rng));
-            events.push(event(user, t_us, FIRST_BEHAVIOUR + b as u8, item, None));
+            events.push(Event::new(
+                user,
+                t_us,
+                FIRST_BEHAVIOUR + b as u8,
+                item,
+                None,
+            ));
         }
     }
     counts
@@ -229,16 +227,6 @@ fn keep_before(events: &mut Vec<Event>, first: usize, t_us: i64) {
         } else {
             i += 1;
         }
-    }
-}
-
-fn event(user: u64, t_us: i64, kind: u8, item: Option<u32>, amount: Option<f64>) -> Event {
-    Event {
-        user,
-        t_us,
-        kind,
-        item,
-        amount,
     }
 }
 
