@@ -11,20 +11,7 @@ use crate::common::*;
 /// A generated log (150 users, January and February 2024) and a spec with a 3 s lease.
 fn small_job(dir: &Path) -> PathBuf {
     let data = dir.join("data");
-    let (code, _, err) = lifecycle_out(&[
-        "generate",
-        "--out",
-        data.to_str().unwrap(),
-        "--users",
-        "150",
-        "--items",
-        "30",
-        "--days",
-        "60",
-        "--start",
-        "2024-01-01",
-    ]);
-    assert_eq!(code, 0, "{err}");
+    generate_log(&data, 150, 30, 60, "2024-01-01");
     let spec = dir.join("job.toml");
     std::fs::write(
         &spec,

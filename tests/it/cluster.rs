@@ -300,19 +300,30 @@ async fn keyed_job_on_ballista() {
         id_key: Some(key.clone()),
         ..demo_data(&s3, 200).await
     };
-    let local = lifecycle_pipeline::run_job(&demo_spec(&s3, "s3://lake/local/", None), &opts)
-        .await
-        .unwrap();
+    // With the rollup of `[incremental]`, whose keyed ids are compared too.
+    let incremental = |mut spec: lifecycle_spec::ValidJobSpec| {
+        spec.incremental = Some(Default::default());
+        spec
+    };
+    let spec = incremental(demo_spec(&s3, "s3://lake/local/", None));
+    let local = lifecycle_pipeline::run_job(&spec, &opts).await.unwrap();
     let cluster = InProcessCluster::start_keyed(2, Some(key.clone())).await;
     let url = cluster.scheduler.url();
-    let spec = demo_spec(&s3, "s3://lake/distributed/", Some(&url));
+    let spec = incremental(demo_spec(&s3, "s3://lake/distributed/", Some(&url)));
     let remote = lifecycle_pipeline::run_job(&spec, &opts).await.unwrap();
     let fingerprint = |s: &RunSummary| s.manifest.privacy.as_ref().unwrap().key_fingerprint.clone();
     assert_eq!(fingerprint(&remote), key.fingerprint());
     assert_eq!(fingerprint(&local), key.fingerprint());
     let json = |s: &RunSummary| serde_json::to_value(&s.manifest).unwrap();
     let tables = assert_same_outputs(&json(&local), &json(&remote), |u| s3.open(u)).await;
-    assert!(tables.iter().any(|t| t == "user_features"), "{tables:?}");
+    for t in [
+        "user_features",
+        "user_daily",
+        "user_history",
+        "user_items_daily",
+    ] {
+        assert!(tables.iter().any(|x| x == t), "{t} compared: {tables:?}");
+    }
     let features = s3.open(&remote.manifest.commit.outputs["user_features"].url);
     let columns = rows(features.get_bytes().await.unwrap()).columns;
     assert_eq!(columns[0].0, "user_key");

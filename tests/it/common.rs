@@ -67,6 +67,26 @@ pub fn write_batch(path: &Path, batch: &RecordBatch) {
     w.close().unwrap();
 }
 
+/// `lifecycle generate` (the real binary) of `users` users and `items` items over `days` days
+/// from `start` into `out`.
+pub fn generate_log(out: &Path, users: u32, items: u32, days: u32, start: &str) {
+    let (users, items, days) = (users.to_string(), items.to_string(), days.to_string());
+    let (code, _, err) = lifecycle_out(&[
+        "generate",
+        "--out",
+        out.to_str().unwrap(),
+        "--users",
+        &users,
+        "--items",
+        &items,
+        "--days",
+        &days,
+        "--start",
+        start,
+    ]);
+    assert_eq!(code, 0, "{err}");
+}
+
 /// A job spec in `dir/job.toml` with `[job]` pointing at `dir/out` and `body` after it.
 pub fn write_spec(dir: &Path, body: &str) -> PathBuf {
     let path = dir.join("job.toml");

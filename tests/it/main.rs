@@ -14,6 +14,7 @@ mod exports;
 mod failures;
 mod features;
 mod hostile;
+mod incremental;
 mod k8s;
 mod models;
 mod monitoring;

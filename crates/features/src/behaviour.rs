@@ -1,11 +1,12 @@
 //! The `[features.behaviour]` columns of `user_features` (see `lifecycle_spec::BehaviourSettings`):
-//! what they add to the per-user aggregation over `ev` and to the final SELECT over `agg`
+//! what they add to the per-user aggregation over `ev` (`crate::user_features`) and to the final SELECT over `agg`
 //! (which has the activity-window counts `<type>_<A>d` and `tenure_days`) joined with `days`
 //! (`active_days`).
 
 use lifecycle_spec::ValidFeatures;
 
 use crate::sql::{ident, lit};
+use crate::user_features::count_where;
 
 const DAY_US: i64 = 86_400_000_000;
 
@@ -28,10 +29,8 @@ pub(crate) fn behaviour_columns(f: &ValidFeatures, t: i64) -> BehaviourColumns {
     for p in &f.per_type {
         let (ty, col) = (lit(&p.event_type), &p.column);
         let count = |from: i64, to: i64, name: &str| {
-            format!(
-                "sum(CASE WHEN ts >= {from} AND ts < {to} AND event_type = {ty} THEN 1 ELSE 0 END) AS {}",
-                ident(name)
-            )
+            let when = format!("ts >= {from} AND ts < {to} AND event_type = {ty}");
+            format!("{} AS {}", count_where(&when), ident(name))
         };
         let in_window = ident(&format!("{col}_{a}d"));
         if b.per_type_windows {
@@ -51,7 +50,8 @@ pub(crate) fn behaviour_columns(f: &ValidFeatures, t: i64) -> BehaviourColumns {
             let total = format!("{col}_total_for_rate");
             // `ev` holds only events before the cutoff.
             agg.push(format!(
-                "sum(CASE WHEN event_type = {ty} THEN 1 ELSE 0 END) AS {}",
+                "{} AS {}",
+                count_where(&format!("event_type = {ty}")),
                 ident(&total)
             ));
             out.push(format!(
@@ -72,7 +72,7 @@ pub(crate) fn behaviour_columns(f: &ValidFeatures, t: i64) -> BehaviourColumns {
         if b.days_since {
             let last = format!("{col}_last_ts");
             agg.push(format!(
-                "max(CASE WHEN event_type = {ty} THEN ts END) AS {}",
+                "max(CASE WHEN event_type = {ty} THEN last_ts END) AS {}",
                 ident(&last)
             ));
             out.push(format!(

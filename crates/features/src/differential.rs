@@ -15,20 +15,22 @@ use datafusion::datasource::MemTable;
 use lifecycle_spec::JobSpec;
 use proptest::prelude::*;
 
+use crate::user_features::FeatureSource;
+
 const DAY: i64 = 86_400_000_000;
 const TYPES: [&str; 5] = ["purchase", "view", "like", "signup", "other"];
 
 /// One clean event: user, µs since the epoch, type, item, amount.
 #[derive(Debug, Clone)]
-struct Ev {
-    user: u8,
-    ts: i64,
-    ty: &'static str,
-    item: Option<u8>,
-    amount: Option<f64>,
+pub(crate) struct Ev {
+    pub user: u8,
+    pub ts: i64,
+    pub ty: &'static str,
+    pub item: Option<u8>,
+    pub amount: Option<f64>,
 }
 
-fn events(cutoff: i64) -> impl Strategy<Value = Vec<Ev>> {
+pub(crate) fn events(cutoff: i64) -> impl Strategy<Value = Vec<Ev>> {
     let one = (
         0..3u8,
         -200 * DAY..5 * DAY,
@@ -113,7 +115,7 @@ fn expected(evs: &[&Ev], t: i64) -> BTreeMap<&'static str, Option<f64>> {
     m
 }
 
-fn table(evs: &[Ev]) -> Arc<MemTable> {
+pub(crate) fn table(evs: &[Ev]) -> Arc<MemTable> {
     let schema = crate::test_support::events_schema();
     let batch = RecordBatch::try_new(
         schema.clone(),
@@ -163,7 +165,7 @@ proptest! {
         let doc = "[job]\nname = 'p'\noutput = 'out'\n[events]\nurl = 'ev/'\n";
         let spec = JobSpec::from_toml_str(doc, Path::new("/p.toml")).unwrap().validate().unwrap();
         let cutoff = DateTime::from_timestamp_micros(t).unwrap();
-        let sql = crate::user_features::user_features_sql(&spec.features, &spec.purchase_types, cutoff);
+        let sql = crate::user_features::user_features_sql(&spec.features, &spec.purchase_types, cutoff, FeatureSource::Events);
         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let batches = rt.block_on(async {
             let ctx = crate::new_session();
@@ -217,6 +219,7 @@ fn days_before_the_epoch_are_dates_of_their_own() {
         &spec.features,
         &spec.purchase_types,
         DateTime::from_timestamp_micros(t).unwrap(),
+        FeatureSource::Events,
     );
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()

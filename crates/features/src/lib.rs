@@ -27,6 +27,9 @@ pub mod profile;
 mod properties;
 pub mod pseudonym;
 pub mod quality;
+pub mod rollup;
+#[cfg(test)]
+mod rollup_property;
 pub mod row_hash;
 pub mod segments;
 pub mod sql;

@@ -10,6 +10,8 @@ use proptest::prelude::*;
 
 use lifecycle_spec::{JobSpec, MAX_DAYS};
 
+use crate::user_features::FeatureSource;
+
 /// Mostly ordinary day counts, so that a good share of the specs validate; now and then the
 /// longest allowed, one more, or the largest a spec can hold.
 fn days() -> impl Strategy<Value = u64> {
@@ -69,8 +71,8 @@ proptest! {
         let t0 = cutoff - Duration::days(lookback);
         let types = &spec.purchase_types;
         let sqls = [
-            crate::user_features::user_features_sql(&spec.features, types, cutoff),
-            crate::user_features::user_features_sql(&spec.features, types, t0),
+            crate::user_features::user_features_sql(&spec.features, types, cutoff, FeatureSource::Events),
+            crate::user_features::user_features_sql(&spec.features, types, t0, FeatureSource::Events),
             crate::clv_summary::clv_summary_sql(types, cutoff, spec.clv.period_days, spec.clv.time_unit_days),
             crate::clv_summary::holdout_sql(types, t0, cutoff, spec.clv.period_days),
         ];
@@ -98,7 +100,12 @@ fn the_longest_windows_plan() {
         .validate()
         .unwrap();
     let cutoff: DateTime<Utc> = "1971-03-01T00:00:00Z".parse().unwrap();
-    let sql = crate::user_features::user_features_sql(&spec.features, &spec.purchase_types, cutoff);
+    let sql = crate::user_features::user_features_sql(
+        &spec.features,
+        &spec.purchase_types,
+        cutoff,
+        FeatureSource::Events,
+    );
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();

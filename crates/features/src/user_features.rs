@@ -35,64 +35,152 @@ const DAY_US: i64 = 86_400_000_000;
 /// 1970 is a date of its own (`/` truncates towards zero).
 const DAY_OF_TS: &str = "(ts - ((ts % 86400000000) + 86400000000) % 86400000000) / 86400000000";
 
-/// The sum of `amount` over the rows where `condition` holds, 0 when there are none. Summed as
-/// a decimal (exact, so the result does not depend on the order in which DataFusion meets the
-/// rows, which follows the input files' layout), then returned as a float.
+/// The sum of `amount` over the rows where `condition` holds, 0 when there are none. `amount`
+/// is a decimal in `ev` (exact, so the result does not depend on the order in which DataFusion
+/// meets the rows, which follows the input files' layout), returned as a float.
 fn exact_sum(condition: &str) -> String {
-    format!(
-        "coalesce(CAST(sum(CASE WHEN {condition} THEN CAST(amount AS DECIMAL(38, 9)) END) AS DOUBLE), 0.0)"
-    )
+    format!("coalesce(CAST(sum(CASE WHEN {condition} THEN amount END) AS DOUBLE), 0.0)")
 }
 
-/// The SELECT that computes `user_features` from `events_clean` as of `cutoff`.
+/// `n` summed over the rows where `condition` holds: the events that meet it.
+pub(crate) fn count_where(condition: &str) -> String {
+    format!("sum(CASE WHEN {condition} THEN n ELSE 0 END)")
+}
+
+/// What `user_features` is computed from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeatureSource {
+    /// The clean events (`events_clean`).
+    Events,
+    /// The rollup of daily counts (`crate::rollup`): its views of this run.
+    Rollup,
+}
+
+impl FeatureSource {
+    /// The relation `ev`: one row per event, or per rollup row, with the columns the
+    /// aggregation reads: `user_id`, `event_type`, `is_purchase`, `ts` (the event's time, or
+    /// its day's first microsecond, or null for the rollup's days before every window: windows
+    /// are whole days ending at midnight, so either compares the same), `n` (events), `amount`
+    /// (exact), `first_at`/`last_at` and `first_ts`/`last_ts` (times, and in µs). From the
+    /// events it also has `item_id`.
+    fn events(self, t: i64, purchase: &str) -> String {
+        match self {
+            FeatureSource::Events => format!(
+                "SELECT user_id, event_type, item_id, event_type IN ({purchase}) AS is_purchase, \
+                   CAST(event_time AS BIGINT) AS ts, CAST(1 AS BIGINT) AS n, \
+                   CAST(amount AS DECIMAL(38, 9)) AS amount, \
+                   event_time AS first_at, event_time AS last_at, \
+                   CAST(event_time AS BIGINT) AS first_ts, CAST(event_time AS BIGINT) AS last_ts \
+                 FROM events_clean WHERE CAST(event_time AS BIGINT) < {t}"
+            ),
+            FeatureSource::Rollup => crate::rollup::feature_rows_sql(purchase),
+        }
+    }
+
+    /// The relation `item_ev` (user_id, item_id, ts) of the distinct-items feature.
+    fn items(self) -> String {
+        match self {
+            FeatureSource::Events => "SELECT user_id, item_id, ts FROM ev".to_string(),
+            FeatureSource::Rollup => crate::rollup::item_rows_sql(),
+        }
+    }
+}
+
+/// The SELECT that computes `user_features` from `source` as of `cutoff`.
 pub fn user_features_sql(
     f: &ValidFeatures,
     purchase_types: &[String],
     cutoff: DateTime<Utc>,
+    source: FeatureSource,
 ) -> String {
     let t = cutoff.timestamp_micros();
     let since = |days: u32| t - days as i64 * DAY_US;
+    let (a, l) = (f.activity_window_days, f.long_window_days);
+    let mut agg = aggregates(f, t);
+    let mut out = outputs(f, t);
+    let behaviour = crate::behaviour::behaviour_columns(f, t);
+    agg.extend(behaviour.agg);
+    out.extend(behaviour.out);
+    // The trend needs the activity-window count even when it is not one of the `windows_days`.
+    agg.push(format!(
+        "{} AS events_{a}d_for_trend",
+        count_where(&format!("ts >= {}", since(a)))
+    ));
+
+    // The two distinct counts are pre-grouped and joined: DataFusion's per-group
+    // `count(DISTINCT ...)` is several times slower than a grouping on (user, value).
+    format!(
+        "WITH ev AS ({events}), \
+         item_ev AS ({items}), \
+         agg AS (SELECT user_id, {agg} FROM ev GROUP BY user_id), \
+         days AS (SELECT user_id, count(*) AS active_days FROM \
+           (SELECT DISTINCT user_id, {day} AS day FROM ev WHERE ts >= {a_since}) GROUP BY user_id), \
+         items AS (SELECT user_id, count(*) AS distinct_items FROM \
+           (SELECT DISTINCT user_id, item_id FROM item_ev WHERE ts >= {l_since} AND item_id IS NOT NULL) \
+           GROUP BY user_id) \
+         SELECT {out} FROM agg \
+           LEFT JOIN days ON agg.user_id = days.user_id \
+           LEFT JOIN items ON agg.user_id = items.user_id \
+         ORDER BY user_id",
+        events = source.events(t, &in_list(purchase_types)),
+        items = source.items(),
+        out = out.join(", "),
+        agg = agg.join(", "),
+        a_since = since(a),
+        l_since = since(l),
+        day = DAY_OF_TS,
+    )
+}
+
+/// The per-user aggregates over `ev` of the built-in columns (those after `days` and `items`
+/// are joined are in [`outputs`]).
+fn aggregates(f: &ValidFeatures, t: i64) -> Vec<String> {
+    let since = |days: u32| t - days as i64 * DAY_US;
     let days = |expr: &str| format!("CAST({t} - {expr} AS DOUBLE) / {DAY_US}.0");
     let (a, l) = (f.activity_window_days, f.long_window_days);
-
     let mut agg = vec![
-        "min(event_time) AS first_event_at".to_string(),
-        "max(event_time) AS last_event_at".to_string(),
-        format!("{} AS tenure_days", days("min(ts)")),
-        format!("{} AS recency_days", days("max(ts)")),
-        "count(*) AS events_total".to_string(),
+        "min(first_at) AS first_event_at".to_string(),
+        "max(last_at) AS last_event_at".to_string(),
+        format!("{} AS tenure_days", days("min(first_ts)")),
+        format!("{} AS recency_days", days("max(last_ts)")),
+        "sum(n) AS events_total".to_string(),
     ];
     for w in &f.windows_days {
+        let since = since(*w);
         agg.push(format!(
-            "sum(CASE WHEN ts >= {} THEN 1 ELSE 0 END) AS events_{w}d",
-            since(*w)
+            "{} AS events_{w}d",
+            count_where(&format!("ts >= {since}"))
         ));
     }
     for p in &f.per_type {
         let (ty, col) = (&p.event_type, &p.column);
+        let when = format!("ts >= {} AND event_type = {}", since(a), lit(ty));
         agg.push(format!(
-            "sum(CASE WHEN ts >= {} AND event_type = {} THEN 1 ELSE 0 END) AS {}",
-            since(a),
-            lit(ty),
+            "{} AS {}",
+            count_where(&when),
             ident(&format!("{col}_{a}d"))
         ));
     }
     agg.extend([
-        "sum(CASE WHEN is_purchase THEN 1 ELSE 0 END) AS purchases_total".to_string(),
+        format!("{} AS purchases_total", count_where("is_purchase")),
         format!("{} AS revenue_total", exact_sum("is_purchase")),
         format!(
             "{} AS revenue_{l}d",
             exact_sum(&format!("is_purchase AND ts >= {}", since(l)))
         ),
-        "max(CASE WHEN is_purchase THEN event_time END) AS last_purchase_at".to_string(),
-        "max(CASE WHEN is_purchase THEN ts END) AS last_purchase_ts".to_string(),
+        "max(CASE WHEN is_purchase THEN last_at END) AS last_purchase_at".to_string(),
+        "max(CASE WHEN is_purchase THEN last_ts END) AS last_purchase_ts".to_string(),
         format!(
-            "sum(CASE WHEN ts >= {} AND ts < {} THEN 1 ELSE 0 END) AS events_prev_{a}d",
-            since(2 * a),
-            since(a)
+            "{} AS events_prev_{a}d",
+            count_where(&format!("ts >= {} AND ts < {}", since(2 * a), since(a)))
         ),
     ]);
+    agg
+}
 
+/// The built-in columns of the final SELECT over `agg`, `days` and `items`, in order.
+fn outputs(f: &ValidFeatures, t: i64) -> Vec<String> {
+    let (a, l) = (f.activity_window_days, f.long_window_days);
     let mut out = vec![
         "agg.user_id AS user_id".to_string(),
         "first_event_at".into(),
@@ -115,43 +203,13 @@ pub fn user_features_sql(
         "CASE WHEN purchases_total > 0 THEN revenue_total / purchases_total END AS avg_order_value"
             .into(),
         "last_purchase_at".into(),
-        format!("{} AS purchase_recency_days", days("last_purchase_ts")),
+        format!(
+            "CAST({t} - last_purchase_ts AS DOUBLE) / {DAY_US}.0 AS purchase_recency_days"
+        ),
         format!(
             "CAST(events_{a}d_for_trend - events_prev_{a}d AS DOUBLE) / (events_prev_{a}d + 1) AS activity_trend"
         ),
         format!("coalesce(items.distinct_items, 0) AS distinct_items_{l}d"),
     ]);
-    let behaviour = crate::behaviour::behaviour_columns(f, t);
-    agg.extend(behaviour.agg);
-    out.extend(behaviour.out);
-    // The trend needs the activity-window count even when it is not one of the `windows_days`.
-    agg.push(format!(
-        "sum(CASE WHEN ts >= {} THEN 1 ELSE 0 END) AS events_{a}d_for_trend",
-        since(a)
-    ));
-
-    // The two distinct counts are pre-grouped and joined: DataFusion's per-group
-    // `count(DISTINCT ...)` is several times slower than a grouping on (user, value).
-    format!(
-        "WITH ev AS (\
-           SELECT user_id, event_time, event_type, item_id, amount, \
-                  CAST(event_time AS BIGINT) AS ts, event_type IN ({purchase}) AS is_purchase \
-           FROM events_clean WHERE CAST(event_time AS BIGINT) < {t}), \
-         agg AS (SELECT user_id, {agg} FROM ev GROUP BY user_id), \
-         days AS (SELECT user_id, count(*) AS active_days FROM \
-           (SELECT DISTINCT user_id, {day} AS day FROM ev WHERE ts >= {a_since}) GROUP BY user_id), \
-         items AS (SELECT user_id, count(*) AS distinct_items FROM \
-           (SELECT DISTINCT user_id, item_id FROM ev WHERE ts >= {l_since} AND item_id IS NOT NULL) \
-           GROUP BY user_id) \
-         SELECT {out} FROM agg \
-           LEFT JOIN days ON agg.user_id = days.user_id \
-           LEFT JOIN items ON agg.user_id = items.user_id \
-         ORDER BY user_id",
-        out = out.join(", "),
-        agg = agg.join(", "),
-        purchase = in_list(purchase_types),
-        a_since = since(a),
-        l_since = since(l),
-        day = DAY_OF_TS,
-    )
+    out
 }

@@ -30,6 +30,7 @@ mod raw_ids;
 mod recommend_tables;
 mod report;
 mod reports;
+mod rollup;
 mod rotation;
 mod runner;
 mod score;

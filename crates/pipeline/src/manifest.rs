@@ -56,6 +56,10 @@ pub struct Manifest {
     /// before them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audiences: Option<crate::reports::AudienceReport>,
+    /// With `[incremental]`: how the rollup behind `user_features` was built (absent without
+    /// it, and in manifests from before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollup: Option<crate::rollup::RollupReport>,
     /// Drift against the previous committed run (absent in manifests from before it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub monitoring: Option<crate::reports::MonitoringReport>,
@@ -180,6 +184,7 @@ mod tests {
             stages: BTreeMap::new(),
             models: ModelReports::default(),
             audiences: None,
+            rollup: None,
             monitoring: Some(crate::reports::MonitoringReport {
                 compared_with: Some(t.date_naive()),
                 flagged: vec![crate::reports::DriftFlag {

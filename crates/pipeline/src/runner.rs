@@ -197,6 +197,7 @@ async fn begin<'a>(
         models: ModelReports::default(),
         audiences: None,
         monitoring: None,
+        rollup: None,
         usage: session.usage,
         id_key,
         previous_ids: Default::default(),
@@ -464,6 +465,7 @@ fn manifest(
         models: run.models,
         audiences: run.audiences,
         monitoring: run.monitoring,
+        rollup: run.rollup,
         privacy: run.id_key.as_ref().map(|k| PrivacyRecord {
             id_column: crate::privacy::USER_KEY.to_string(),
             key_fingerprint: k.fingerprint(),

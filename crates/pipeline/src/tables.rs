@@ -9,6 +9,9 @@ use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Table {
     Quarantine,
+    UserDaily,
+    UserHistory,
+    UserItemsDaily,
     UserFeatures,
     UserSegments,
     StageTransitions,
@@ -42,8 +45,11 @@ pub(crate) const CLEAN_EVENTS: &str = "_events_clean";
 
 impl Table {
     /// Every table, in the order a run writes them.
-    pub const ALL: [Table; 24] = [
+    pub const ALL: [Table; 27] = [
         Table::Quarantine,
+        Table::UserDaily,
+        Table::UserHistory,
+        Table::UserItemsDaily,
         Table::UserFeatures,
         Table::UserSegments,
         Table::StageTransitions,
@@ -131,6 +137,18 @@ impl Table {
     fn info(self) -> (&'static str, &'static str) {
         match self {
             Table::Quarantine => ("quarantine", "an input row that broke a data-quality rule"),
+            Table::UserDaily => (
+                "user_daily",
+                "a user's events of one type on one day (`[incremental]` rollup)",
+            ),
+            Table::UserHistory => (
+                "user_history",
+                "a user's events of one type before the rollup's daily days (`[incremental]`)",
+            ),
+            Table::UserItemsDaily => (
+                "user_items_daily",
+                "an item a user had an event with on one day (`[incremental]` rollup)",
+            ),
             Table::UserFeatures => ("user_features", "a user's point-in-time features"),
             Table::UserSegments => ("user_segments", "a user's lifecycle stage and RFM segment"),
             Table::StageTransitions => (

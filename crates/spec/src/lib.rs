@@ -29,6 +29,7 @@ mod analyses;
 mod behaviour;
 mod engine;
 mod error;
+mod incremental;
 mod models;
 mod privacy;
 #[cfg(test)]
@@ -47,6 +48,7 @@ pub use analyses::{
 pub use behaviour::{BehaviourSettings, ValidBehaviour};
 pub use engine::{EngineSettings, ValidEngine};
 pub use error::{DataError, MAX_DAYS, Result, SpecError};
+pub use incremental::{IncrementalMode, IncrementalSettings};
 pub use models::{
     ChurnActivity, ChurnCalibration, ChurnModelKind, ChurnSettings, ClassWeight, GbdtSettings,
     SegmentationSettings,

@@ -32,6 +32,9 @@ pub struct JobSpec {
     pub cluster: ClusterSettings,
     #[serde(default)]
     pub engine: crate::EngineSettings,
+    /// `user_features` from a rollup updated with the recent days (`[incremental]`).
+    #[serde(default)]
+    pub incremental: Option<crate::IncrementalSettings>,
     #[serde(default)]
     pub clv: ClvSettings,
     #[serde(default)]

@@ -169,6 +169,8 @@ pub struct ValidJobSpec {
     pub cluster: Option<String>,
     /// Memory, spill and parallelism of a local run (`[engine]`).
     pub engine: crate::ValidEngine,
+    /// `user_features` from a rollup updated with the recent days; None: from the events.
+    pub incremental: Option<crate::IncrementalSettings>,
     pub clv: ClvSettings,
     pub segmentation: crate::SegmentationSettings,
     pub churn: crate::ChurnSettings,
@@ -226,6 +228,11 @@ impl JobSpec {
             .map(|u| validate_cluster_url(u, "cluster.url"))
             .transpose()?;
         let engine = self.engine.validate(&base)?;
+        let incremental = self
+            .incremental
+            .as_ref()
+            .map(|i| i.validate())
+            .transpose()?;
         validate_clv(&self.clv)?;
         crate::models::validate_segmentation(&self.segmentation)?;
         crate::models::validate_churn(&self.churn)?;
@@ -256,6 +263,7 @@ impl JobSpec {
             storage: self.storage.clone(),
             cluster,
             engine,
+            incremental,
             clv: self.clv.clone(),
             segmentation: self.segmentation.clone(),
             churn: self.churn.clone(),

@@ -178,6 +178,7 @@ async fn labelled_frames(
             &s.features,
             &s.purchase_types,
             t0,
+            lifecycle_features::user_features::FeatureSource::Events,
         );
         q.register_view(views::CHURN_FEATURES, &sql).await?;
         let end = t0 + Duration::days(c.horizon_days as i64);

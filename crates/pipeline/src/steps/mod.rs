@@ -72,6 +72,8 @@ pub(crate) struct Run<'a> {
     pub models: ModelReports,
     pub audiences: Option<crate::reports::AudienceReport>,
     pub monitoring: Option<crate::reports::MonitoringReport>,
+    /// With `[incremental]`: how this run's rollup was built.
+    pub rollup: Option<crate::rollup::RollupReport>,
     /// What a local engine used (memory limit, spills); None on a cluster.
     pub usage: Option<crate::engine::Usage>,
     /// The key user ids are pseudonymised with (`[privacy]`), if any.

@@ -1,0 +1,222 @@
+//! The rollup behind incremental `user_features` (`[incremental]`): the clean events summed
+//! per user, UTC day and event type, so that a run recomputes only the recent days and adds
+//! the rest from the previous run's rollup. Every feature is a sum, minimum or maximum over
+//! whole days before a midnight cutoff (see [`crate::user_features`]), so the rollup gives
+//! the same values as the events, to the bit.
+//!
+//! Three tables, each committed with the run that wrote it:
+//!
+//! | view | one row per | kept for |
+//! |---|---|---|
+//! | `user_daily` | user, `day`, `event_type`: `events`, `amount` (exact sum), `first_at`, `last_at` | days from the horizon (the longest window back from the cutoff) |
+//! | `user_history` | user, `event_type`: the same sums over every day before the horizon | |
+//! | `user_items_daily` | distinct user, `item_id`, `day` | days of the distinct-items window |
+//!
+//! A run reads the previous run's three tables as `previous_*` views (or empty ones),
+//! the recent days from `events_clean` as `rollup_recent_*` views, and writes its own.
+
+use chrono::NaiveDate;
+
+const DAY_US: i64 = 86_400_000_000;
+
+/// Days since 1970-01-01 of the UTC date of `ts` (µs), as a `DATE`: floor division, so a time
+/// before 1970 is a date of its own.
+const DATE_OF_TS: &str = "CAST(CAST((ts - ((ts % 86400000000) + 86400000000) % 86400000000) / 86400000000 AS INT) AS DATE)";
+
+/// The first microsecond of `day` (a `DATE` column).
+fn day_start(day: &str) -> String {
+    format!("CAST(CAST({day} AS INT) AS BIGINT) * {DAY_US}")
+}
+
+/// A date as a SQL `DATE` literal.
+fn date(d: NaiveDate) -> String {
+    format!("DATE '{}'", d.format("%Y-%m-%d"))
+}
+
+/// The views a run's rollup is read from and written to.
+pub mod views {
+    /// The previous run's tables (empty when there are none or they are rebuilt).
+    pub const PREVIOUS_DAILY: &str = "previous_user_daily";
+    pub const PREVIOUS_HISTORY: &str = "previous_user_history";
+    pub const PREVIOUS_ITEMS: &str = "previous_user_items_daily";
+    /// The recomputed days, from `events_clean`.
+    pub const RECENT_DAILY: &str = "rollup_recent_daily";
+    pub const RECENT_ITEMS: &str = "rollup_recent_items";
+    /// This run's tables, as written.
+    pub const DAILY: &str = "user_daily";
+    pub const HISTORY: &str = "user_history";
+    pub const ITEMS: &str = "user_items_daily";
+}
+
+/// Which days a run recomputes and keeps, as dates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RollupDays {
+    /// The first day recomputed from the events; None: every day (a rebuild).
+    pub recompute_from: Option<NaiveDate>,
+    /// The first day `user_daily` keeps; earlier days are summed into `user_history`.
+    pub daily_from: NaiveDate,
+    /// The first day `user_items_daily` keeps.
+    pub items_from: NaiveDate,
+    /// The cutoff date: days before it are rolled up.
+    pub cutoff: NaiveDate,
+}
+
+/// The clean events from `from` (inclusive) to `to` (exclusive) with their `ts` (µs) and `day`.
+fn clean_events(from: Option<NaiveDate>, to: NaiveDate) -> String {
+    let micros = |d: NaiveDate| {
+        d.and_time(chrono::NaiveTime::MIN)
+            .and_utc()
+            .timestamp_micros()
+    };
+    let lower = from.map_or(String::new(), |f| format!("ts >= {} AND ", micros(f)));
+    format!(
+        "SELECT user_id, event_type, item_id, amount, event_time, ts, {DATE_OF_TS} AS day FROM \
+           (SELECT *, CAST(event_time AS BIGINT) AS ts FROM events_clean) \
+         WHERE {lower}ts < {}",
+        micros(to)
+    )
+}
+
+/// `rollup_recent_daily`: the recomputed days' sums per user, day and event type.
+pub fn recent_daily_sql(d: &RollupDays) -> String {
+    format!(
+        "SELECT user_id, day, event_type, count(*) AS events, \
+           sum(CAST(amount AS DECIMAL(38, 9))) AS amount, \
+           min(event_time) AS first_at, max(event_time) AS last_at \
+         FROM ({}) GROUP BY user_id, day, event_type",
+        clean_events(d.recompute_from, d.cutoff)
+    )
+}
+
+/// `rollup_recent_items`: the recomputed days' distinct (user, item, day) in the items window.
+pub fn recent_items_sql(d: &RollupDays) -> String {
+    let from = d
+        .recompute_from
+        .map_or(d.items_from, |f| f.max(d.items_from));
+    format!(
+        "SELECT DISTINCT user_id, item_id, day FROM ({}) WHERE item_id IS NOT NULL",
+        clean_events(Some(from), d.cutoff)
+    )
+}
+
+/// The previous rows of the days before the recomputed ones (none on a rebuild).
+fn kept(view: &str, d: &RollupDays) -> String {
+    match d.recompute_from {
+        Some(from) => format!("SELECT * FROM {view} WHERE day < {}", date(from)),
+        None => format!("SELECT * FROM {view} WHERE false"),
+    }
+}
+
+/// This run's `user_daily`: the previous days kept and the recomputed ones, from the horizon.
+pub fn daily_sql(d: &RollupDays) -> String {
+    format!(
+        "SELECT user_id, day, event_type, events, amount, first_at, last_at FROM \
+           ({} UNION ALL SELECT * FROM {}) \
+         WHERE day >= {} ORDER BY user_id, day, event_type",
+        kept(views::PREVIOUS_DAILY, d),
+        views::RECENT_DAILY,
+        date(d.daily_from)
+    )
+}
+
+/// This run's `user_history`: the previous history plus the days that fell behind the
+/// horizon, summed per user and event type.
+pub fn history_sql(d: &RollupDays) -> String {
+    let cols = "user_id, event_type, events, amount, first_at, last_at";
+    format!(
+        "SELECT user_id, event_type, sum(events) AS events, sum(amount) AS amount, \
+           min(first_at) AS first_at, max(last_at) AS last_at FROM \
+           (SELECT {cols} FROM {history} \
+            UNION ALL SELECT {cols} FROM ({kept} UNION ALL SELECT * FROM {recent}) \
+              WHERE day < {horizon}) \
+         GROUP BY user_id, event_type ORDER BY user_id, event_type",
+        history = views::PREVIOUS_HISTORY,
+        kept = kept(views::PREVIOUS_DAILY, d),
+        recent = views::RECENT_DAILY,
+        horizon = date(d.daily_from),
+    )
+}
+
+/// This run's `user_items_daily`: the previous (user, item, day) kept and the recomputed ones.
+pub fn items_sql(d: &RollupDays) -> String {
+    format!(
+        "SELECT user_id, item_id, day FROM ({} UNION ALL SELECT * FROM {}) \
+         WHERE day >= {} ORDER BY user_id, item_id, day",
+        kept(views::PREVIOUS_ITEMS, d),
+        views::RECENT_ITEMS,
+        date(d.items_from)
+    )
+}
+
+/// Empty previous tables, shaped like this run's recomputed ones.
+pub fn no_previous_sql(view: &str) -> String {
+    let recent = match view {
+        views::PREVIOUS_ITEMS => views::RECENT_ITEMS.to_string(),
+        views::PREVIOUS_HISTORY => format!(
+            "(SELECT user_id, event_type, events, amount, first_at, last_at FROM {})",
+            views::RECENT_DAILY
+        ),
+        _ => views::RECENT_DAILY.to_string(),
+    };
+    format!("SELECT * FROM {recent} WHERE false")
+}
+
+/// The relation `ev` of `user_features` over this run's rollup (see
+/// `FeatureSource::Rollup`): the daily rows at their day's first microsecond, the history's
+/// with a null `ts` (before every window).
+pub(crate) fn feature_rows_sql(purchase: &str) -> String {
+    let rows = |ts: &str, view: &str| {
+        format!(
+            "SELECT user_id, event_type, event_type IN ({purchase}) AS is_purchase, {ts} AS ts, \
+               events AS n, amount, first_at, last_at, \
+               CAST(first_at AS BIGINT) AS first_ts, CAST(last_at AS BIGINT) AS last_ts \
+             FROM {view}"
+        )
+    };
+    format!(
+        "{} UNION ALL {}",
+        rows(&day_start("day"), views::DAILY),
+        rows("CAST(NULL AS BIGINT)", views::HISTORY)
+    )
+}
+
+/// The relation `item_ev` of `user_features` over this run's `user_items_daily`.
+pub(crate) fn item_rows_sql() -> String {
+    format!(
+        "SELECT user_id, item_id, {} AS ts FROM {}",
+        day_start("day"),
+        views::ITEMS
+    )
+}
+
+/// The days a window of `user_features` may reach back from the cutoff: the longest of the
+/// windows, twice the activity window (the trend's previous window) and the long window.
+pub fn horizon_days(f: &lifecycle_spec::ValidFeatures) -> u32 {
+    let windows = f.windows_days.iter().copied().max().unwrap_or(0);
+    windows
+        .max(2 * f.activity_window_days)
+        .max(f.long_window_days)
+}
+
+impl RollupDays {
+    /// The days of a run of `cutoff` after a rollup of `previous` (None: a rebuild): the
+    /// previous date's last `lookback` days are recomputed with every day since, to take in
+    /// events that arrived late. `horizon` and `items` are the daily and items windows
+    /// ([`horizon_days`], the long window); the daily rows reach back at least `lookback` days
+    /// too, so that the history never holds a day that is recomputed.
+    pub fn new(
+        cutoff: NaiveDate,
+        previous: Option<NaiveDate>,
+        lookback: u32,
+        horizon: u32,
+        items: u32,
+    ) -> RollupDays {
+        let back = |d: NaiveDate, days: u32| d - chrono::Days::new(days as u64);
+        RollupDays {
+            recompute_from: previous.map(|p| back(p, lookback)),
+            daily_from: back(cutoff, horizon.max(lookback)),
+            items_from: back(cutoff, items),
+            cutoff,
+        }
+    }
+}
