@@ -68,11 +68,16 @@ fn clean_events(from: Option<NaiveDate>, to: NaiveDate) -> String {
             .and_utc()
             .timestamp_micros()
     };
-    let lower = from.map_or(String::new(), |f| format!("ts >= {} AND ", micros(f)));
+    // The lower bound on `event_time` itself, not `ts`: a comparison with a timestamp can reach
+    // the Parquet scan, which may then skip row groups of earlier days by their statistics.
+    let lower = from.map_or(String::new(), |f| {
+        let utc = "'Timestamp(Microsecond, Some(\"UTC\"))'";
+        format!(" WHERE event_time >= arrow_cast({}, {utc})", micros(f))
+    });
     format!(
         "SELECT user_id, event_type, item_id, amount, event_time, ts, {DATE_OF_TS} AS day FROM \
-           (SELECT *, CAST(event_time AS BIGINT) AS ts FROM events_clean) \
-         WHERE {lower}ts < {}",
+           (SELECT *, CAST(event_time AS BIGINT) AS ts FROM events_clean{lower}) \
+         WHERE ts < {}",
         micros(to)
     )
 }
