@@ -160,7 +160,9 @@ fn erasure_leaves_no_trace_of_the_users_in_any_date_and_is_idempotent() {
     let demo = demo_log(dir.path());
     let gone = two_users(&demo);
     let list = write_list(&demo, &gone);
-    let privacy = format!("id_key_env = \"{VAR}\"\nmin_cell_size = 5\n");
+    // With the rollup of `[incremental]` (tables of their own that hold the users), after
+    // the `[privacy]` lines.
+    let privacy = format!("id_key_env = \"{VAR}\"\nmin_cell_size = 5\n[incremental]\n");
     let spec = demo_spec(&demo, "keyed.toml", "keyed", "data", &privacy);
     // Two dates, the second run twice (its first commit's run folder is superseded).
     for date in ["2024-06-22", "2024-06-29", "2024-06-29"] {
@@ -209,6 +211,8 @@ fn erasure_leaves_no_trace_of_the_users_in_any_date_and_is_idempotent() {
     ] {
         assert!(removed(table) > 0, "{table}: {stdout}");
     }
+    let rollup = removed("user_daily") + removed("user_history") + removed("user_items_daily");
+    assert!(rollup > 0, "the rollup: {stdout}");
     assert!(
         log["runs_removed"].as_array().unwrap().len() >= 3,
         "the replaced and superseded run folders: {log}"

@@ -3,6 +3,7 @@
 //! partitions and a change of windows in the middle; and the manifest says how each rollup
 //! was built.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use chrono::{Days, NaiveDate};
@@ -152,4 +153,61 @@ async fn incremental_features_equal_full_ones_over_five_dates_of_late_and_repeat
         missed, 3,
         "dates where lookback_days = 0 missed the late events"
     );
+}
+
+/// A user put on `[privacy] erase_list` after a run leaves the rollup that run committed as
+/// the next run reads it: its rollup and features equal those of a log without the user.
+#[tokio::test]
+async fn users_on_the_erase_list_leave_the_previous_rollup_too() {
+    let dir = tempfile::tempdir().unwrap();
+    generate_log(&dir.path().join("data"), 200, 40, 60, "2024-01-01");
+    let gone: BTreeSet<String> = ["u0000001", "u0000002"].map(String::from).into();
+    crate::privacy::copy_without(&dir.path().join("data"), &dir.path().join("without"), &gone);
+    let requested = vec!["2024-02-01T00:00:00Z"; gone.len()];
+    let list = arrow::record_batch::RecordBatch::try_from_iter([
+        (
+            "user_id",
+            std::sync::Arc::new(arrow::array::StringArray::from_iter_values(&gone)) as _,
+        ),
+        (
+            "requested_at",
+            std::sync::Arc::new(arrow::array::StringArray::from(requested)) as _,
+        ),
+    ])
+    .unwrap();
+    write_batch(&dir.path().join("erase.parquet"), &list);
+    let erase = "[incremental]\n[privacy]\nerase_list = \"erase.parquet\"";
+    for (name, section, d) in [
+        ("erasing", "[incremental]", DATES[0]),
+        ("erasing", erase, DATES[1]),
+        ("without", "[incremental]", DATES[0]),
+        ("without", "[incremental]", DATES[1]),
+    ] {
+        let path = spec(dir.path(), name, section, "");
+        if name == "without" {
+            let text = std::fs::read_to_string(&path).unwrap();
+            std::fs::write(&path, text.replace("data/events/", "without/events/")).unwrap();
+        }
+        run(&path, d, &format!("{d}T02:00:00Z")).await.unwrap();
+    }
+    let day = date(DATES[1]);
+    let out = |name: &str| dir.path().join(format!("out_{name}"));
+    let bytes = |name: &str, table: &str| {
+        std::fs::read(out(name).join(format!("{table}/run_date={day}/part-0.parquet"))).unwrap()
+    };
+    assert_eq!(
+        manifest(&out("erasing"), day)["rollup"]["rebuilt"],
+        serde_json::Value::Null
+    );
+    for table in [
+        "user_daily",
+        "user_history",
+        "user_items_daily",
+        "user_features",
+    ] {
+        assert!(
+            bytes("erasing", table) == bytes("without", table),
+            "{table}"
+        );
+    }
 }

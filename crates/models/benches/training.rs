@@ -162,6 +162,22 @@ fn main() {
     );
     time_tree_shap(&gb, &x);
 
+    compare_with_sklearn(
+        &x,
+        &y,
+        runs,
+        &[
+            ("K-means", t_km, "kmeans"),
+            ("logistic", t_lr, "logistic"),
+            ("GBDT", t_gb, "hist_gbdt"),
+        ],
+    );
+}
+
+/// Runs benches/peers/models_sklearn.py on the same data (with `LIFECYCLE_PEER_PYTHON`) and
+/// prints each model's time against ours: `timings` are (name, our seconds, the script's key).
+fn compare_with_sklearn(x: &Matrix, y: &[bool], runs: usize, timings: &[(&str, f64, &str)]) {
+    let (rows, threads) = (x.rows, rayon::current_num_threads());
     let Ok(python) = std::env::var("LIFECYCLE_PEER_PYTHON") else {
         println!(
             "  scikit-learn: set LIFECYCLE_PEER_PYTHON to a python with scikit-learn to compare"
@@ -205,11 +221,7 @@ fn main() {
             .and_then(|v| v.split_whitespace().next()?.parse().ok())
     };
     print!("{text}");
-    for (name, ours, key) in [
-        ("K-means", t_km, "kmeans"),
-        ("logistic", t_lr, "logistic"),
-        ("GBDT", t_gb, "hist_gbdt"),
-    ] {
+    for &(name, ours, key) in timings {
         if let Some(theirs) = peer(key) {
             println!(
                 "  {name:<9} lifecycle {ours:.3} s, scikit-learn {theirs:.3} s: {:.2}x",

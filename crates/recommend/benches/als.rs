@@ -83,30 +83,7 @@ fn main() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let u64s = |v: &[usize]| {
-        v.iter()
-            .flat_map(|x| (*x as i64).to_le_bytes())
-            .collect::<Vec<u8>>()
-    };
-    write_npy(
-        &dir.path().join("indptr.npy"),
-        "<i8",
-        m.indptr.len(),
-        &u64s(&m.indptr),
-    );
-    let idx: Vec<u8> = m
-        .indices
-        .iter()
-        .flat_map(|x| (*x as i32).to_le_bytes())
-        .collect();
-    write_npy(
-        &dir.path().join("indices.npy"),
-        "<i4",
-        m.indices.len(),
-        &idx,
-    );
-    let val: Vec<u8> = m.values.iter().flat_map(|x| x.to_le_bytes()).collect();
-    write_npy(&dir.path().join("values.npy"), "<f4", m.values.len(), &val);
+    write_matrix(dir.path(), &m);
     write_factors(dir.path(), &als.user_factors, &als.item_factors);
     let script = manifest_dir().join("../../benches/peers/als_implicit.py");
     let out = std::process::Command::new(python)
@@ -140,6 +117,30 @@ fn main() {
             theirs / per
         );
     }
+}
+
+/// The interaction matrix as implicit's CSR arrays: `indptr.npy` (i64), `indices.npy` (i32),
+/// `values.npy` (f32).
+fn write_matrix(dir: &Path, m: &Csr) {
+    let u64s = |v: &[usize]| {
+        v.iter()
+            .flat_map(|x| (*x as i64).to_le_bytes())
+            .collect::<Vec<u8>>()
+    };
+    write_npy(
+        &dir.join("indptr.npy"),
+        "<i8",
+        m.indptr.len(),
+        &u64s(&m.indptr),
+    );
+    let idx: Vec<u8> = m
+        .indices
+        .iter()
+        .flat_map(|x| (*x as i32).to_le_bytes())
+        .collect();
+    write_npy(&dir.join("indices.npy"), "<i4", m.indices.len(), &idx);
+    let val: Vec<u8> = m.values.iter().flat_map(|x| x.to_le_bytes()).collect();
+    write_npy(&dir.join("values.npy"), "<f4", m.values.len(), &val);
 }
 
 /// Our factors as `ours_users.npy` and `ours_items.npy` (flat f32), for the script to compute
