@@ -70,13 +70,15 @@ fn previous_rollup<'m>(
 }
 
 /// The fingerprint of what the rollup's rows depend on (see [`RollupReport::fingerprint`]).
-fn fingerprint(spec: &ValidJobSpec, key: Option<&str>) -> String {
+/// The daily days count the lookback when it is the longer: a previous rollup whose history
+/// holds days this run recomputes would count them twice.
+fn fingerprint(spec: &ValidJobSpec, lookback: u32, key: Option<&str>) -> String {
     let parts = serde_json::json!({
         "format": ROLLUP_FORMAT,
         "events_url": spec.events.url.as_str(),
         "events": spec.source.events,
         "quality": spec.quality,
-        "horizon_days": rollup::horizon_days(&spec.features),
+        "daily_days": rollup::horizon_days(&spec.features).max(lookback),
         "items_days": spec.features.long_window_days,
         "id_key": key,
     });
@@ -90,7 +92,7 @@ pub(crate) async fn update(
     settings: &IncrementalSettings,
 ) -> Result<RollupReport> {
     let key = run.id_key.as_ref().map(|k| k.fingerprint());
-    let fingerprint = fingerprint(run.spec, key.as_deref());
+    let fingerprint = fingerprint(run.spec, settings.lookback_days, key.as_deref());
     let previous = previous_rollup(settings, run.previous.as_ref(), &fingerprint);
     let f = &run.spec.features;
     let days = RollupDays::new(
@@ -170,4 +172,26 @@ async fn register_previous(run: &Run<'_>, previous: Option<&Manifest>) -> Result
         q.register_view(view, &sql).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> ValidJobSpec {
+        let doc = "[job]\nname = 'r'\noutput = 'out'\n[events]\nurl = 'ev/'\n";
+        lifecycle_spec::JobSpec::from_toml_str(doc, std::path::Path::new("/r.toml"))
+            .unwrap()
+            .validate()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_lookback_longer_than_the_windows_changes_the_fingerprint() {
+        let s = spec();
+        // The default windows reach back 90 days (the long window, 2 x 30).
+        assert_eq!(fingerprint(&s, 3, None), fingerprint(&s, 90, None));
+        assert_ne!(fingerprint(&s, 3, None), fingerprint(&s, 120, None));
+        assert_ne!(fingerprint(&s, 3, None), fingerprint(&s, 3, Some("00ff")));
+    }
 }
