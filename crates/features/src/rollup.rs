@@ -13,15 +13,20 @@
 //! | `user_items_daily` | distinct user, `item_id`, `day` | days of the distinct-items window |
 //!
 //! A run reads the previous run's three tables as `previous_*` views (or empty ones),
-//! the recent days from `events_clean` as `rollup_recent_*` views, and writes its own.
+//! the recent days from `events_clean` as `rollup_recent_*` views, and writes its own (names
+//! in `crate::sql::views`).
 
 use chrono::NaiveDate;
 
+use crate::sql::views;
+use crate::user_features::DAY_OF_TS;
+
 const DAY_US: i64 = 86_400_000_000;
 
-/// Days since 1970-01-01 of the UTC date of `ts` (µs), as a `DATE`: floor division, so a time
-/// before 1970 is a date of its own.
-const DATE_OF_TS: &str = "CAST(CAST((ts - ((ts % 86400000000) + 86400000000) % 86400000000) / 86400000000 AS INT) AS DATE)";
+/// The UTC date of `ts` (µs) as a `DATE` (the features' day number, floor-divided).
+fn date_of_ts() -> String {
+    format!("CAST(CAST({DAY_OF_TS} AS INT) AS DATE)")
+}
 
 /// The first microsecond of `day` (a `DATE` column).
 fn day_start(day: &str) -> String {
@@ -31,21 +36,6 @@ fn day_start(day: &str) -> String {
 /// A date as a SQL `DATE` literal.
 fn date(d: NaiveDate) -> String {
     format!("DATE '{}'", d.format("%Y-%m-%d"))
-}
-
-/// The views a run's rollup is read from and written to.
-pub mod views {
-    /// The previous run's tables (empty when there are none or they are rebuilt).
-    pub const PREVIOUS_DAILY: &str = "previous_user_daily";
-    pub const PREVIOUS_HISTORY: &str = "previous_user_history";
-    pub const PREVIOUS_ITEMS: &str = "previous_user_items_daily";
-    /// The recomputed days, from `events_clean`.
-    pub const RECENT_DAILY: &str = "rollup_recent_daily";
-    pub const RECENT_ITEMS: &str = "rollup_recent_items";
-    /// This run's tables, as written.
-    pub const DAILY: &str = "user_daily";
-    pub const HISTORY: &str = "user_history";
-    pub const ITEMS: &str = "user_items_daily";
 }
 
 /// Which days a run recomputes and keeps, as dates.
@@ -75,10 +65,11 @@ fn clean_events(from: Option<NaiveDate>, to: NaiveDate) -> String {
         format!(" WHERE event_time >= arrow_cast({}, {utc})", micros(f))
     });
     format!(
-        "SELECT user_id, event_type, item_id, amount, event_time, ts, {DATE_OF_TS} AS day FROM \
+        "SELECT user_id, event_type, item_id, amount, event_time, ts, {date_of_ts} AS day FROM \
            (SELECT *, CAST(event_time AS BIGINT) AS ts FROM events_clean{lower}) \
          WHERE ts < {}",
-        micros(to)
+        micros(to),
+        date_of_ts = date_of_ts(),
     )
 }
 
@@ -180,8 +171,8 @@ pub(crate) fn feature_rows_sql(purchase: &str) -> String {
     };
     format!(
         "{} UNION ALL {}",
-        rows(&day_start("day"), views::DAILY),
-        rows("CAST(NULL AS BIGINT)", views::HISTORY)
+        rows(&day_start("day"), views::USER_DAILY),
+        rows("CAST(NULL AS BIGINT)", views::USER_HISTORY)
     )
 }
 
@@ -190,7 +181,7 @@ pub(crate) fn item_rows_sql() -> String {
     format!(
         "SELECT user_id, item_id, {} AS ts FROM {}",
         day_start("day"),
-        views::ITEMS
+        views::USER_ITEMS_DAILY
     )
 }
 

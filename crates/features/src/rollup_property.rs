@@ -12,7 +12,8 @@ use lifecycle_spec::{JobSpec, ValidJobSpec};
 use proptest::prelude::*;
 
 use crate::differential::{Ev, events, table};
-use crate::rollup::{self, RollupDays, views};
+use crate::rollup::{self, RollupDays};
+use crate::sql::views;
 use crate::test_support::text_rows;
 use crate::user_features::{FeatureSource, user_features_sql};
 
@@ -35,42 +36,34 @@ fn date_of(ts: i64) -> NaiveDate {
         .date_naive()
 }
 
-async fn collect_into(ctx: &SessionContext, sql: &str, view: &str) {
-    let df = ctx.sql(sql).await.unwrap();
+/// Runs `sql` on `from` and registers its rows on `into` as `view`.
+async fn collect_into(from: &SessionContext, into: &SessionContext, sql: &str, view: &str) {
+    let df = from.sql(sql).await.unwrap();
     let schema = Arc::new(df.schema().as_arrow().clone());
     let batches = df.collect().await.unwrap();
     let mem = MemTable::try_new(schema, vec![batches]).unwrap();
-    ctx.deregister_table(view).unwrap();
-    ctx.register_table(view, Arc::new(mem)).unwrap();
+    into.deregister_table(view).unwrap();
+    into.register_table(view, Arc::new(mem)).unwrap();
 }
 
-/// This run's rollup, from `previous` (the previous run's date and its session holding its
-/// rollup views), into `ctx`: the pipeline's order of SQL, with in-memory tables.
-async fn update(
-    ctx: &SessionContext,
-    previous: Option<(NaiveDate, &SessionContext)>,
-    d: &RollupDays,
-) {
-    collect_into(ctx, &rollup::recent_daily_sql(d), views::RECENT_DAILY).await;
-    collect_into(ctx, &rollup::recent_items_sql(d), views::RECENT_ITEMS).await;
+/// This run's rollup, from `previous` (the previous run's session holding its rollup views),
+/// into `ctx`: the pipeline's order of SQL, with in-memory tables.
+async fn update(ctx: &SessionContext, previous: Option<&SessionContext>, d: &RollupDays) {
+    collect_into(ctx, ctx, &rollup::recent_daily_sql(d), views::RECENT_DAILY).await;
+    collect_into(ctx, ctx, &rollup::recent_items_sql(d), views::RECENT_ITEMS).await;
     for (mine, theirs) in [
-        (views::PREVIOUS_DAILY, views::DAILY),
-        (views::PREVIOUS_HISTORY, views::HISTORY),
-        (views::PREVIOUS_ITEMS, views::ITEMS),
+        (views::PREVIOUS_DAILY, views::USER_DAILY),
+        (views::PREVIOUS_HISTORY, views::USER_HISTORY),
+        (views::PREVIOUS_ITEMS, views::USER_ITEMS_DAILY),
     ] {
-        let sql = match previous {
-            Some(_) => format!("SELECT * FROM {theirs}"),
-            None => rollup::no_previous_sql(mine),
-        };
-        let from = previous.map_or(ctx, |p| p.1);
-        let df = from.sql(&sql).await.unwrap();
-        let schema = Arc::new(df.schema().as_arrow().clone());
-        let mem = MemTable::try_new(schema, vec![df.collect().await.unwrap()]).unwrap();
-        ctx.register_table(mine, Arc::new(mem)).unwrap();
+        match previous {
+            Some(p) => collect_into(p, ctx, &format!("SELECT * FROM {theirs}"), mine).await,
+            None => collect_into(ctx, ctx, &rollup::no_previous_sql(mine), mine).await,
+        }
     }
-    collect_into(ctx, &rollup::daily_sql(d), views::DAILY).await;
-    collect_into(ctx, &rollup::history_sql(d), views::HISTORY).await;
-    collect_into(ctx, &rollup::items_sql(d), views::ITEMS).await;
+    collect_into(ctx, ctx, &rollup::daily_sql(d), views::USER_DAILY).await;
+    collect_into(ctx, ctx, &rollup::history_sql(d), views::USER_HISTORY).await;
+    collect_into(ctx, ctx, &rollup::items_sql(d), views::USER_ITEMS_DAILY).await;
 }
 
 /// Run dates ending at the cutoff (day 0), `gaps` apart, oldest first, as days from it.
@@ -119,7 +112,7 @@ proptest! {
                     rollup::horizon_days(f),
                     f.long_window_days,
                 );
-                update(&ctx, previous.as_ref().map(|(d, c)| (*d, c)), &d).await;
+                update(&ctx, previous.as_ref().map(|(_, c)| c), &d).await;
                 let at = DateTime::from_timestamp_micros(cutoff).unwrap();
                 let sql = |source| user_features_sql(f, &s.purchase_types, at, source);
                 let from_events = text_rows(&ctx, &sql(FeatureSource::Events)).await;

@@ -19,6 +19,17 @@ pub mod views {
     pub const QUARANTINE: &str = "quarantine";
     /// Good events, one row per distinct event.
     pub const EVENTS_CLEAN: &str = "events_clean";
+    /// `[incremental]`: the previous run's rollup tables (empty when there are none or they
+    /// are rebuilt), the recomputed days from `events_clean`, and this run's tables as written
+    /// (`crate::rollup`).
+    pub const PREVIOUS_DAILY: &str = "previous_user_daily";
+    pub const PREVIOUS_HISTORY: &str = "previous_user_history";
+    pub const PREVIOUS_ITEMS: &str = "previous_user_items_daily";
+    pub const RECENT_DAILY: &str = "rollup_recent_daily";
+    pub const RECENT_ITEMS: &str = "rollup_recent_items";
+    pub const USER_DAILY: &str = "user_daily";
+    pub const USER_HISTORY: &str = "user_history";
+    pub const USER_ITEMS_DAILY: &str = "user_items_daily";
     pub const USER_FEATURES: &str = "user_features";
     pub const USER_SEGMENTS: &str = "user_segments";
     pub const STAGE_TRANSITIONS: &str = "stage_transitions";

@@ -33,7 +33,8 @@ const DAY_US: i64 = 86_400_000_000;
 
 /// The UTC date of `ts` (µs) as days since 1970-01-01: floor division, so that a time before
 /// 1970 is a date of its own (`/` truncates towards zero).
-const DAY_OF_TS: &str = "(ts - ((ts % 86400000000) + 86400000000) % 86400000000) / 86400000000";
+pub(crate) const DAY_OF_TS: &str =
+    "(ts - ((ts % 86400000000) + 86400000000) % 86400000000) / 86400000000";
 
 /// The sum of `amount` over the rows where `condition` holds, 0 when there are none. `amount`
 /// is a decimal in `ev` (exact, so the result does not depend on the order in which DataFusion

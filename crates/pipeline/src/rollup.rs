@@ -4,8 +4,8 @@
 //! is no usable previous rollup or `mode = "full"`. Committed with the run like any table.
 
 use chrono::NaiveDate;
-use lifecycle_features::rollup::{self, RollupDays, views};
-use lifecycle_features::sql::in_list;
+use lifecycle_features::rollup::{self, RollupDays};
+use lifecycle_features::sql::{in_list, views};
 use lifecycle_spec::{IncrementalMode, IncrementalSettings, ValidJobSpec};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -115,16 +115,20 @@ pub(crate) async fn update(
         .await?;
     register_previous(run, previous.as_ref().ok().copied()).await?;
     for (table, sql, view) in [
-        (Table::UserDaily, rollup::daily_sql(&days), views::DAILY),
+        (
+            Table::UserDaily,
+            rollup::daily_sql(&days),
+            views::USER_DAILY,
+        ),
         (
             Table::UserHistory,
             rollup::history_sql(&days),
-            views::HISTORY,
+            views::USER_HISTORY,
         ),
         (
             Table::UserItemsDaily,
             rollup::items_sql(&days),
-            views::ITEMS,
+            views::USER_ITEMS_DAILY,
         ),
     ] {
         let q = Query::new(&run.ctx, table.name());
@@ -146,10 +150,7 @@ pub(crate) async fn update(
 /// the run's erase list), or empty ones.
 async fn register_previous(run: &Run<'_>, previous: Option<&Manifest>) -> Result<()> {
     let q = Query::new(&run.ctx, "rollup");
-    let erased = match run.spec.privacy.erase_list.is_some() {
-        true => lifecycle_features::erasure::erased_ids(&run.ctx).await?,
-        false => vec![],
-    };
+    let erased = &run.erased_ids;
     for (table, view) in [
         (Table::UserDaily, views::PREVIOUS_DAILY),
         (Table::UserHistory, views::PREVIOUS_HISTORY),
@@ -166,7 +167,7 @@ async fn register_previous(run: &Run<'_>, previous: Option<&Manifest>) -> Result
             true => format!("SELECT * FROM {file}"),
             false => format!(
                 "SELECT * FROM {file} WHERE user_id NOT IN ({})",
-                in_list(&erased)
+                in_list(erased)
             ),
         };
         q.register_view(view, &sql).await?;

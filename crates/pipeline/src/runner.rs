@@ -198,6 +198,7 @@ async fn begin<'a>(
         audiences: None,
         monitoring: None,
         rollup: None,
+        erased_ids: vec![],
         usage: session.usage,
         id_key,
         previous_ids: Default::default(),

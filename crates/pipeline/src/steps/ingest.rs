@@ -73,8 +73,9 @@ pub(crate) async fn read(run: &mut Run<'_>) -> Result<Option<u64>> {
     Ok(Some(run.rows.read))
 }
 
-/// Drops the erase list's users from every input with user ids; whether there was a list.
-async fn erase(run: &Run<'_>) -> Result<bool> {
+/// Drops the erase list's users from every input with user ids and keeps their ids on the
+/// run (the rollup drops them too); whether there was a list.
+async fn erase(run: &mut Run<'_>) -> Result<bool> {
     if run.spec.privacy.erase_list.is_none() {
         return Ok(false);
     }
@@ -85,6 +86,7 @@ async fn erase(run: &Run<'_>) -> Result<bool> {
             erasure::drop_erased(&run.ctx, table, &ids).await?;
         }
     }
+    run.erased_ids = ids;
     Ok(true)
 }
 

@@ -72,6 +72,8 @@ pub(crate) struct Run<'a> {
     pub models: ModelReports,
     pub audiences: Option<crate::reports::AudienceReport>,
     pub monitoring: Option<crate::reports::MonitoringReport>,
+    /// The ids of `[privacy] erase_list` (keyed when ids are), read once by the read step.
+    pub erased_ids: Vec<String>,
     /// With `[incremental]`: how this run's rollup was built.
     pub rollup: Option<crate::rollup::RollupReport>,
     /// What a local engine used (memory limit, spills); None on a cluster.
