@@ -1,8 +1,11 @@
 """The run for day N with 30, 180 and 365 days of history: the feature step from every event
 against the feature step of `[incremental]`, which updates the previous day's rollup.
 
-For each history length H, `lifecycle generate` writes one log of H days with 100 users per day
-of history (a constant signup rate, so about the same events per day at the end of every log).
+For each history length H, `lifecycle generate` writes one log of H days in a steady state:
+users sign up at a constant rate (`--users-per-day`) from `--warmup-days` before the log's first
+day (`lifecycle generate --warmup-days`), so every log, short or long, has about the same active
+users and events on every day; only the history behind day N grows (and with it the users seen
+at least once, one `user_features` row each).
 Then, on the log's last day N, three runs of a minimal spec (events, default features and
 stages):
 
@@ -15,7 +18,8 @@ Prints, per H, the events read, the events of day N - 1, and per run the seconds
 `features` step (from the manifest) and of the whole run (wall clock), and checks that the three
 `user_features` files are byte-identical.
 
-    python benches/incremental_history.py [--days 30 180 365] [--users-per-day 100]
+    python benches/incremental_history.py [--days 30 180 365] [--users-per-day 300]
+        [--warmup-days 900]
         [--dir DIR] [--bin target/release/lifecycle]
 
 Needs a release build of lifecycle (LIFECYCLE_BIN or --bin; else $CARGO_TARGET_DIR/release).
@@ -50,7 +54,8 @@ SECTIONS = {
 def args():
     p = argparse.ArgumentParser()
     p.add_argument("--days", type=int, nargs="+", default=[30, 180, 365])
-    p.add_argument("--users-per-day", type=int, default=100)
+    p.add_argument("--users-per-day", type=int, default=300)
+    p.add_argument("--warmup-days", type=int, default=900)
     p.add_argument("--dir", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "lifecycle-history"))
     target = os.environ.get("CARGO_TARGET_DIR", os.path.expanduser("~/.cache/lifecycle/target"))
     p.add_argument("--bin", default=os.environ.get("LIFECYCLE_BIN", f"{target}/release/lifecycle"))
@@ -65,12 +70,13 @@ def lifecycle(a, *argv, cwd=None):
 
 def generate(a, days: int) -> Path:
     """The log of `days` days in its own folder (kept between invocations of the script)."""
-    work = Path(a.dir) / f"days-{days}"
+    work = Path(a.dir) / f"days-{days}-rate-{a.users_per_day}-warmup-{a.warmup_days}"
     if not (work / "data/events").exists():
         work.mkdir(parents=True, exist_ok=True)
-        users = str(a.users_per_day * days)
+        users = str(a.users_per_day * (days + a.warmup_days))
         lifecycle(a, "generate", "--out", str(work / "data"), "--users", users, "--items", "5000",
-                  "--days", str(days), "--start", START.isoformat())
+                  "--days", str(days), "--start", START.isoformat(),
+                  "--warmup-days", str(a.warmup_days))
     return work
 
 
@@ -98,7 +104,7 @@ def rows_of_day(work: Path, day: dt.date) -> int:
 
 def main():
     a = args()
-    print("days  events_read  events_day_N-1  run          features_s  run_s  rollup")
+    print("days  events_read  events_day_N-1  users  run          features_s  run_s  rollup")
     for days in a.days:
         work = generate(a, days)
         day = START + dt.timedelta(days=days - 1)
@@ -110,8 +116,9 @@ def main():
             rollup = manifest.get("rollup") or {}
             how = "-" if not rollup else (f"rebuilt" if rollup.get("rebuilt") else
                                          f"from {rollup.get('recomputed_from')}")
+            users = sum(manifest["stages"].values())
             print(f"{days:4}  {manifest['rows']['read']:11}  {rows_of_day(work, previous):14}  "
-                  f"{name:11}  {features:10.3f}  {wall:5.2f}  {how}")
+                  f"{users:6}  {name:11}  {features:10.3f}  {wall:5.2f}  {how}")
         files = [(work / f"out_{n}/user_features/run_date={day}/part-0.parquet").read_bytes()
                  for n in SECTIONS]
         assert all(f == files[0] for f in files), f"user_features differ at {days} days"

@@ -202,6 +202,7 @@ impl Output<'_> {
             }
             return Ok(None);
         };
+        let began = std::time::Instant::now();
         let stream = q
             .plan(sql)
             .await?
@@ -223,6 +224,8 @@ impl Output<'_> {
         });
         let file = publisher.staging_file(name);
         let stats = lifecycle_storage::write_parquet(&file, schema, Box::pin(stream)).await?;
+        let seconds = began.elapsed().as_secs_f64();
+        tracing::debug!(step = q.step, name, rows = stats.rows, seconds, "wrote");
         if let Some(view) = view {
             q.register_parquet(view, file.url().as_str()).await?;
         }

@@ -2,7 +2,8 @@
 //!
 //! Start from [`GeneratorParams`] and [`generate`]. Users are independent, so they are simulated
 //! in parallel with rayon, in chunks that bound memory. They sign up over the period, more of
-//! them later (a growing app); the signup is an event. What they do then depends on the
+//! them later (a growing app), or, with [`GeneratorParams::warmup_days`], at a constant rate
+//! from before it (a steady app); the signup is an event. What they do then depends on the
 //! [`Mode`]:
 //! - [`Mode::Social`] ([`social`]): a social shop; latent segments set rates of engagement and
 //!   purchases and an exponential lifetime after which the user falls silent; items are
@@ -75,6 +76,13 @@ pub struct GeneratorParams {
     /// What kind of product the log comes from.
     #[cfg_attr(feature = "cli", arg(long, value_enum, default_value_t = Mode::Social))]
     pub mode: Mode,
+    /// Days before `start` over which users already sign up, at a constant rate through to the
+    /// end (0: a growing app, every signup inside the period). Long enough (about three of the
+    /// longest mean lifetime, 300 days) and the log is in a steady state from its first day:
+    /// about the same users active and events written every day. Events before `start` are
+    /// not written; users who left before it are still in `users.parquet`.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 0))]
+    pub warmup_days: u32,
     /// Users simulated together (bounds memory).
     #[cfg_attr(
         feature = "cli",
@@ -92,6 +100,7 @@ impl Default for GeneratorParams {
             start: NaiveDate::from_ymd_opt(2024, 1, 1).expect("valid date"),
             seed: 42,
             mode: Mode::Social,
+            warmup_days: 0,
             chunk_users: 50_000,
         }
     }
@@ -256,10 +265,15 @@ fn poisson(rng: &mut ChaCha8Rng, lambda: f64) -> u64 {
         .unwrap_or(0)
 }
 
-/// A signup time in the period of `period_us` from `start_us`, more of them later (a growing
-/// app).
-fn signup_time(rng: &mut ChaCha8Rng, start_us: i64, period_us: i64) -> i64 {
-    start_us + (rng.r#gen::<f64>().powf(0.8) * period_us as f64) as i64
+/// A signup time: without warm-up in the period from `start_us`, more of them later (a growing
+/// app); with [`GeneratorParams::warmup_days`] at a constant rate from that many days before it.
+fn signup_time(rng: &mut ChaCha8Rng, p: &GeneratorParams, start_us: i64) -> i64 {
+    let period_us = p.days as i64 * DAY_US;
+    if p.warmup_days == 0 {
+        return start_us + (rng.r#gen::<f64>().powf(0.8) * period_us as f64) as i64;
+    }
+    let warmup_us = p.warmup_days as i64 * DAY_US;
+    start_us - warmup_us + (rng.r#gen::<f64>() * (warmup_us + period_us) as f64) as i64
 }
 
 /// A user's country and channel (churn time to be set by the caller).
@@ -365,6 +379,9 @@ fn write_chunk(
     let mut by_day: Vec<Vec<Event>> = (0..p.days).map(|_| Vec::new()).collect();
     for (u, (truth, events)) in users.zip(simulated) {
         for e in events {
+            if e.t_us < start_us {
+                continue; // during the warm-up, before the log begins
+            }
             let d = ((e.t_us - start_us) / DAY_US) as usize;
             if d < by_day.len() {
                 by_day[d].push(e);
@@ -461,5 +478,63 @@ mod tests {
             s1.consent_rows > s1.users && s1.contact_rows > s1.users,
             "{s1:?}"
         );
+    }
+
+    /// Events written per day, from the day folders' Parquet footers.
+    fn events_per_day(dir: &Path) -> Vec<(String, i64)> {
+        let mut days: Vec<(String, i64)> = vec![];
+        for day in std::fs::read_dir(dir.join("events")).unwrap() {
+            let day = day.unwrap().path();
+            let mut n = 0;
+            for f in std::fs::read_dir(&day).unwrap() {
+                let file = std::fs::File::open(f.unwrap().path()).unwrap();
+                let reader = parquet::file::reader::SerializedFileReader::new(file).unwrap();
+                n += parquet::file::reader::FileReader::metadata(&reader)
+                    .file_metadata()
+                    .num_rows();
+            }
+            days.push((day.file_name().unwrap().to_string_lossy().into(), n));
+        }
+        days.sort();
+        days
+    }
+
+    #[test]
+    fn a_warmed_up_log_writes_about_the_same_events_every_week_from_its_first_day() {
+        let p = GeneratorParams {
+            users: 6_000,
+            days: 84,
+            warmup_days: 900,
+            ..small()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        generate(&p, dir.path()).unwrap();
+        let days = events_per_day(dir.path());
+        assert_eq!(days.first().unwrap().0, format!("dt={}", p.start));
+        assert_eq!(days.len(), 84);
+        let weeks: Vec<i64> = days
+            .chunks(7)
+            .map(|w| w.iter().map(|d| d.1).sum())
+            .collect();
+        let mean = weeks.iter().sum::<i64>() as f64 / weeks.len() as f64;
+        for w in &weeks {
+            assert!((*w as f64 / mean - 1.0).abs() < 0.15, "{weeks:?}");
+        }
+        // Without the warm-up the same users make a growing app: the last weeks are busier.
+        let growing = tempfile::tempdir().unwrap();
+        generate(
+            &GeneratorParams {
+                warmup_days: 0,
+                ..p
+            },
+            growing.path(),
+        )
+        .unwrap();
+        let days = events_per_day(growing.path());
+        let (first, last) = (
+            days[..7].iter().map(|d| d.1).sum::<i64>(),
+            days[77..].iter().map(|d| d.1).sum::<i64>(),
+        );
+        assert!(last > 3 * first, "{first} {last}");
     }
 }

@@ -91,8 +91,7 @@ pub(crate) fn simulate_user(
     let mut taste = tastes::Taste::draw(p, user, seg_idx);
     let seg = SEGMENTS[seg_idx];
     let period_us = p.days as i64 * DAY_US;
-    // More signups later in the period: a growing app.
-    let signup_us = signup_time(&mut rng, start_us, period_us);
+    let signup_us = signup_time(&mut rng, p, start_us);
     let lifetime = Exp::new(1.0 / seg.lifetime_days)
         .expect("positive rate")
         .sample(&mut rng);
@@ -104,14 +103,14 @@ pub(crate) fn simulate_user(
     let drift_step = Normal::<f64>::new(0.0, 0.15).expect("valid normal");
     let basket = Poisson::new(0.3).expect("valid rate");
     let mut drift = 1.0f64;
-    let first_day = (signup_us - start_us) / DAY_US;
+    let first_day = (signup_us - start_us).div_euclid(DAY_US);
     let mut day = first_day;
     while start_us + day * DAY_US < end_us {
         if (day - first_day) % 7 == 6 {
             drift = (drift * drift_step.sample(&mut rng).exp()).clamp(0.2, 5.0);
         }
         let day_start = start_us + day * DAY_US;
-        let weekday = (p.start + chrono::Days::new(day as u64))
+        let weekday = (p.start + chrono::Duration::days(day))
             .weekday()
             .num_days_from_monday();
         let weekend = if weekday >= 5 { 0.7 } else { 1.0 };

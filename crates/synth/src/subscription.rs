@@ -165,7 +165,7 @@ pub(crate) fn simulate_user(
     let plan = pick_plan(&mut rng);
     let mut latent = Latent::draw(&mut rng);
     let end_us = start_us + p.days as i64 * DAY_US;
-    let signup_us = crate::signup_time(&mut rng, start_us, end_us - start_us);
+    let signup_us = crate::signup_time(&mut rng, p, start_us);
     let mut truth = crate::draw_profile(&mut rng, signup_us, plan);
     truth.churn_us = i64::MAX;
     let mut events = vec![Event::new(user, signup_us, SUBSCRIBE, None, None)];
