@@ -10,6 +10,7 @@ mod common;
 mod datasets;
 mod engine;
 mod erasure;
+mod experiments;
 mod exports;
 mod failures;
 mod features;

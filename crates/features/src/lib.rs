@@ -19,6 +19,7 @@ mod dedup_property;
 mod differential;
 pub mod duplicates;
 pub mod erasure;
+pub mod experiments;
 pub mod funnels;
 pub mod input;
 pub mod interactions;

@@ -42,6 +42,10 @@ pub mod views {
     pub const COHORT_ACTIVITY: &str = "cohort_activity";
     /// The quarantine as a run wrote it (for the counts per rule).
     pub const QUARANTINE_WRITTEN: &str = "quarantine_written";
+    /// Every experiment's assignments, as this run writes them.
+    pub const ASSIGNMENTS: &str = "experiment_assignments";
+    /// The previous committed run's assignments.
+    pub const PREVIOUS_ASSIGNMENTS: &str = "previous_assignments";
 }
 
 /// Quotes an identifier for SQL.

@@ -16,6 +16,7 @@ mod drift_table;
 mod engine;
 mod erase;
 mod error;
+mod experiment_tables;
 mod frame;
 mod history;
 mod lease;

@@ -56,6 +56,10 @@ pub struct Manifest {
     /// before them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audiences: Option<crate::reports::AudienceReport>,
+    /// Experiments' assignments and sample-ratio checks (absent without `[[experiments]]`, and
+    /// in manifests from before them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiments: Option<crate::reports::ExperimentReport>,
     /// With `[incremental]`: how the rollup behind `user_features` was built (absent without
     /// it, and in manifests from before it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -184,6 +188,7 @@ mod tests {
             stages: BTreeMap::new(),
             models: ModelReports::default(),
             audiences: None,
+            experiments: None,
             rollup: None,
             monitoring: Some(crate::reports::MonitoringReport {
                 compared_with: Some(t.date_naive()),

@@ -195,6 +195,27 @@ pub struct AlgorithmEvaluation {
     pub metrics: RankingMetrics,
 }
 
+/// `[[experiments]]`: the users assigned and measured per arm, and the sample-ratio check.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ExperimentReport {
+    /// Users this run assigned, over every experiment.
+    pub assigned_today: u64,
+    pub experiments: std::collections::BTreeMap<String, ExperimentCounts>,
+}
+
+/// One experiment's counts.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ExperimentCounts {
+    /// Users assigned per arm so far.
+    pub assigned: std::collections::BTreeMap<String, u64>,
+    /// Users per arm whose window has ended (those the results measure).
+    pub measured: std::collections::BTreeMap<String, u64>,
+    /// The chi-square p-value of the assigned users against the arms' weights.
+    pub srm_p_value: f64,
+    /// `srm_p_value` below 0.001: the assignment is not to be trusted.
+    pub srm_flagged: bool,
+}
+
 /// `[[audiences]]`: who the rules matched, who was kept out and why, and who is contacted.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct AudienceReport {

@@ -77,10 +77,11 @@ enum Step {
     Recommendations,
     Monitoring,
     Audiences,
+    Experiments,
     Exports,
 }
 
-const STEPS: [Step; 13] = [
+const STEPS: [Step; 14] = [
     Step::Read,
     Step::Quality,
     Step::Features,
@@ -93,6 +94,7 @@ const STEPS: [Step; 13] = [
     Step::Recommendations,
     Step::Monitoring,
     Step::Audiences,
+    Step::Experiments,
     Step::Exports,
 ];
 
@@ -111,6 +113,7 @@ impl Step {
             Step::Recommendations => &steps::recommend::STEP,
             Step::Monitoring => &steps::monitoring::STEP,
             Step::Audiences => &steps::audiences::STEP,
+            Step::Experiments => &steps::experiments::STEP,
             Step::Exports => &steps::exports::STEP,
         }
     }
@@ -122,6 +125,7 @@ impl Step {
             Step::Churn => spec.churn.enabled,
             Step::Recommendations => spec.recommendations.enabled,
             Step::Funnels => !spec.funnels.is_empty(),
+            Step::Experiments => !spec.experiments.is_empty(),
             _ => true,
         }
     }
@@ -141,6 +145,7 @@ impl Step {
             Step::Recommendations => steps::recommend::run(run).await,
             Step::Monitoring => steps::monitoring::run(run).await,
             Step::Audiences => steps::audiences::run(run).await,
+            Step::Experiments => steps::experiments::run(run).await,
             Step::Exports => steps::exports::run(run).await,
         }
     }
@@ -196,6 +201,7 @@ async fn begin<'a>(
         quality: BTreeMap::new(),
         models: ModelReports::default(),
         audiences: None,
+        experiments: None,
         monitoring: None,
         rollup: None,
         erased_ids: vec![],
@@ -465,6 +471,7 @@ fn manifest(
         stages,
         models: run.models,
         audiences: run.audiences,
+        experiments: run.experiments,
         monitoring: run.monitoring,
         rollup: run.rollup,
         privacy: run.id_key.as_ref().map(|k| PrivacyRecord {

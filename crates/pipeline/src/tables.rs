@@ -35,6 +35,8 @@ pub enum Table {
     AudienceMembers,
     AudienceSuppressions,
     AudienceChanges,
+    Assignments,
+    ExperimentResults,
 }
 
 /// The staged tables of events for the later steps, written to the run's folder and never
@@ -45,7 +47,7 @@ pub(crate) const CLEAN_EVENTS: &str = "_events_clean";
 
 impl Table {
     /// Every table, in the order a run writes them.
-    pub const ALL: [Table; 27] = [
+    pub const ALL: [Table; 29] = [
         Table::Quarantine,
         Table::UserDaily,
         Table::UserHistory,
@@ -73,6 +75,8 @@ impl Table {
         Table::AudienceMembers,
         Table::AudienceSuppressions,
         Table::AudienceChanges,
+        Table::Assignments,
+        Table::ExperimentResults,
     ];
 
     /// The table's name: its folder, and its key in the manifest's `outputs`.
@@ -225,6 +229,14 @@ impl Table {
             Table::AudienceChanges => (
                 "audience_changes",
                 "a user who entered or exited an audience since the previous run",
+            ),
+            Table::Assignments => (
+                "assignments",
+                "a user's arm in an experiment, kept from the run that first assigned it",
+            ),
+            Table::ExperimentResults => (
+                "experiment_results",
+                "an arm and metric of an experiment: users, means, lift against the control",
             ),
         }
     }

@@ -29,6 +29,7 @@ mod analyses;
 mod behaviour;
 mod engine;
 mod error;
+mod experiments;
 mod incremental;
 mod models;
 mod privacy;
@@ -48,6 +49,7 @@ pub use analyses::{
 pub use behaviour::{BehaviourSettings, ValidBehaviour};
 pub use engine::{EngineSettings, ValidEngine};
 pub use error::{DataError, MAX_DAYS, Result, SpecError};
+pub use experiments::{ArmSpec, ExperimentSpec, RETENTION_DAYS, ValidExperiment};
 pub use incremental::{IncrementalMode, IncrementalSettings};
 pub use models::{
     ChurnActivity, ChurnCalibration, ChurnModelKind, ChurnSettings, ClassWeight, GbdtSettings,

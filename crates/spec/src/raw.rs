@@ -56,6 +56,9 @@ pub struct JobSpec {
     pub caps: std::collections::BTreeMap<String, crate::CapSettings>,
     #[serde(default)]
     pub audiences: Vec<crate::AudienceSpec>,
+    /// A/B tests over audiences (`[[experiments]]`).
+    #[serde(default)]
+    pub experiments: Vec<crate::ExperimentSpec>,
     #[serde(default)]
     pub exports: crate::ExportSettings,
     #[serde(default)]

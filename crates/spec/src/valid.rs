@@ -182,6 +182,8 @@ pub struct ValidJobSpec {
     pub retention: crate::RetentionSettings,
     /// Consent, contacts, holdout, caps and audiences.
     pub activation: crate::ValidActivation,
+    /// A/B tests over the audiences.
+    pub experiments: Vec<crate::ValidExperiment>,
     /// The spec as written, for the run manifest.
     pub source: JobSpec,
 }
@@ -240,6 +242,9 @@ impl JobSpec {
         let features = validate_features(&self)?;
         let stages = validate_stages(&self)?;
         let activation = validate_activation(&self, &base)?;
+        let audience_names: Vec<String> = self.audiences.iter().map(|a| a.name.clone()).collect();
+        let experiments =
+            crate::experiments::validate_experiments(&self.experiments, &audience_names)?;
         crate::analyses::validate_cohorts(&self)?;
         crate::analyses::validate_funnels(&self.funnels)?;
         crate::analyses::validate_monitoring(&self.monitoring)?;
@@ -269,6 +274,7 @@ impl JobSpec {
             churn: self.churn.clone(),
             recommendations: self.recommendations.clone(),
             activation,
+            experiments,
             cohorts: self.cohorts.clone(),
             funnels: self.funnels.clone(),
             monitoring: self.monitoring.clone(),
@@ -417,7 +423,7 @@ pub fn validate_cluster_url(s: &str, setting: &str) -> Result<String> {
     ))
 }
 
-fn parse_date(s: &str, setting: &str) -> Result<NaiveDate> {
+pub(crate) fn parse_date(s: &str, setting: &str) -> Result<NaiveDate> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d")
         .map_err(|e| SpecError::invalid(setting, format!("`{s}` is not a YYYY-MM-DD date: {e}")))
 }

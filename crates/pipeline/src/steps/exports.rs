@@ -66,7 +66,7 @@ fn text_formats(formats: &[ExportFormat]) -> Vec<TextFormat> {
 
 /// The Parquet file this run wrote for `table`, in file order (read once for every file made
 /// from it: the file is fetched whole anyway, see `lifecycle_storage::read_parquet`).
-async fn read_back(run: &Run<'_>, table: Table) -> Result<Vec<RecordBatch>> {
+pub(super) async fn read_back(run: &Run<'_>, table: Table) -> Result<Vec<RecordBatch>> {
     let url = run.out.staged_url(table.name()).expect("a run wrote it");
     let loc = run
         .stores

@@ -8,6 +8,7 @@ pub(crate) mod churn;
 pub(crate) mod clusters;
 pub(crate) mod clv;
 pub(crate) mod cohorts;
+pub(crate) mod experiments;
 pub(crate) mod exports;
 pub(crate) mod features;
 pub(crate) mod funnels;
@@ -71,6 +72,7 @@ pub(crate) struct Run<'a> {
     pub quality: BTreeMap<String, u64>,
     pub models: ModelReports,
     pub audiences: Option<crate::reports::AudienceReport>,
+    pub experiments: Option<crate::reports::ExperimentReport>,
     pub monitoring: Option<crate::reports::MonitoringReport>,
     /// The ids of `[privacy] erase_list` (keyed when ids are), read once by the read step.
     pub erased_ids: Vec<String>,
