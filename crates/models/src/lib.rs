@@ -37,6 +37,7 @@ pub mod metrics;
 pub mod profile;
 pub mod scale;
 pub mod tree_shap;
+pub mod uplift;
 
 pub use artifacts::{ChurnModel, Classifier, FORMAT_VERSION, SegmentModel};
 pub use error::{ModelError, Result};

@@ -16,6 +16,7 @@
 //! `events/dt=YYYY-MM-DD/part-NNNNN.parquet` (one file per day per chunk of users), and the
 //! marketing side (`consent.parquet`, `contacts.parquet`; see [`outreach`]).
 
+pub mod campaign;
 mod outreach;
 pub mod social;
 pub mod subscription;
@@ -83,6 +84,11 @@ pub struct GeneratorParams {
     /// not written; users who left before it are still in `users.parquet`.
     #[cfg_attr(feature = "cli", arg(long, default_value_t = 0))]
     pub warmup_days: u32,
+    /// Also a past campaign with a planted, segment-dependent effect on purchases
+    /// (`experiment.parquet`, `uplift_truth.parquet`, its sends in `contacts.parquet`; see
+    /// [`campaign`]). Social mode only.
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub experiment: bool,
     /// Users simulated together (bounds memory).
     #[cfg_attr(
         feature = "cli",
@@ -101,6 +107,7 @@ impl Default for GeneratorParams {
             seed: 42,
             mode: Mode::Social,
             warmup_days: 0,
+            experiment: false,
             chunk_users: 50_000,
         }
     }
@@ -209,6 +216,8 @@ struct UserTruth {
     signup_us: i64,
     segment: usize,
     churn_us: i64,
+    /// The past campaign's assignment (with `--experiment`).
+    campaign: Option<campaign::Assigned>,
     country: &'static str,
     channel: &'static str,
 }
@@ -284,6 +293,7 @@ fn draw_profile(rng: &mut ChaCha8Rng, signup_us: i64, segment: usize) -> UserTru
         signup_us,
         segment,
         churn_us: 0,
+        campaign: None,
         country: countries[rng.gen_range(0..countries.len())],
         channel: channels[rng.gen_range(0..channels.len())],
     }
@@ -321,6 +331,15 @@ pub fn generate_with(
             reason: "must all be at least 1".into(),
         });
     }
+    if p.experiment && (p.mode != Mode::Social || (p.days as i64) < campaign::DAYS_BEFORE_END) {
+        return Err(SynthError::Param {
+            param: "experiment",
+            reason: format!(
+                "needs --mode social and at least {} days",
+                campaign::DAYS_BEFORE_END
+            ),
+        });
+    }
     let cat = catalog(p);
     let start_us = p
         .start
@@ -356,6 +375,9 @@ pub fn generate_with(
     (summary.consent_rows, summary.contact_rows) = outreach::write(p, &truths, start_us, out)?;
     write::users(&truths, out)?;
     write::ground_truth(&truths, &|s| p.mode.segment_name(s), end_us, out)?;
+    if p.experiment {
+        campaign::write(p, &truths, out)?;
+    }
     Ok(summary)
 }
 

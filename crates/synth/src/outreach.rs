@@ -94,7 +94,11 @@ pub(crate) fn write(
         .par_iter()
         .map(|(u, t)| {
             let consent = consent_of(p, *u, t, end_us);
-            let sends = contacts_of(p, *u, &consent, start_us);
+            let mut sends = contacts_of(p, *u, &consent, start_us);
+            if let Some(c) = t.campaign.filter(|c| c.treated) {
+                let name = format!("campaign-{}", crate::campaign::date(p));
+                sends.push(("email", name, c.at_us + 10 * 3_600_000_000));
+            }
             (consent, sends)
         })
         .collect();

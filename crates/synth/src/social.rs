@@ -99,6 +99,7 @@ pub(crate) fn simulate_user(
     let end_us = (start_us + period_us).min(churn_us);
     let mut truth = draw_profile(&mut rng, signup_us, seg_idx);
     truth.churn_us = churn_us;
+    truth.campaign = crate::campaign::assign(p, user, (signup_us, churn_us), start_us);
     let mut events = vec![Event::new(user, signup_us, 0, None, None)];
     let drift_step = Normal::<f64>::new(0.0, 0.15).expect("valid normal");
     let basket = Poisson::new(0.3).expect("valid rate");
@@ -115,7 +116,8 @@ pub(crate) fn simulate_user(
             .num_days_from_monday();
         let weekend = if weekday >= 5 { 0.7 } else { 1.0 };
         let n_eng = poisson(&mut rng, seg.engagement_per_day * drift * weekend);
-        let n_buy = poisson(&mut rng, seg.purchases_per_day * drift);
+        let boost = truth.campaign.map_or(1.0, |c| c.boost(seg_idx, day_start));
+        let n_buy = poisson(&mut rng, seg.purchases_per_day * drift * boost);
         for i in 0..(n_eng + n_buy) {
             let t_us = day_start + rng.gen_range(0..DAY_US);
             if t_us < signup_us || t_us >= end_us {

@@ -33,6 +33,12 @@ pub fn event_schema() -> SchemaRef {
     ]))
 }
 
+/// Days from 1970-01-01 (Arrow's `Date32`).
+pub(crate) fn days_since_epoch(d: chrono::NaiveDate) -> i32 {
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
+    (d - epoch).num_days() as i32
+}
+
 pub(crate) fn user_id(u: u64) -> String {
     format!("u{u:07}")
 }
