@@ -24,7 +24,9 @@ fn spec(dir: &Path) -> std::path::PathBuf {
          [[experiments]]\nname = \"nudge\"\naudience = \"recent\"\n\
          arms = [{ name = \"control\", weight = 0.5 }, { name = \"push\", weight = 0.5 }]\n\
          control = \"control\"\nseed = \"nudge-2024\"\nstart = \"2024-02-10\"\n\
-         window_days = 7\npre_days = 7\nmetrics = [\"view\"]\n",
+         window_days = 7\npre_days = 7\nmetrics = [\"view\"]\n\
+         [uplift]\nexperiment = \"nudge\"\ntreatment = \"push\"\n\
+         methods = [\"two_model\"]\nlearners = [\"logistic\"]\n",
     )
 }
 
@@ -109,6 +111,33 @@ async fn assignments_are_kept_and_joined_by_new_members() {
         ever_members
     );
     check_results(dir.path(), &before);
+    check_uplift(&out);
+}
+
+/// `[uplift]` over the experiment: nothing to learn from on the first date (no window has
+/// ended), then the audience's members scored by the one model asked for.
+fn check_uplift(out: &Path) {
+    let manifest = |date: &str| -> serde_json::Value {
+        let path = out.join(format!("run_manifest/run_date={date}/manifest.json"));
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    };
+    let first = &manifest(DATES[0])["models"]["uplift"];
+    assert!(
+        first["skipped"]
+            .as_str()
+            .unwrap()
+            .contains("finished training users"),
+        "{first}"
+    );
+    assert!(
+        !out.join(format!("uplift_scores/run_date={}", DATES[0]))
+            .exists()
+    );
+    let last = &manifest(DATES[2])["models"]["uplift"];
+    assert_eq!(last["models"][0]["model"], "two_model_logistic", "{last}");
+    let t = Table::read(out, "uplift_scores", DATES[2]);
+    let scored: BTreeSet<String> = t.strings("user_id").into_iter().flatten().collect();
+    assert_eq!(scored, members(out, DATES[2]));
 }
 
 /// Each user's events: `(day, type, amount)`.

@@ -32,3 +32,4 @@ mod rotation;
 mod s3;
 mod schemas;
 mod segments;
+mod uplift;

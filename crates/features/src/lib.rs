@@ -37,6 +37,7 @@ pub mod sql;
 #[cfg(test)]
 mod test_support;
 pub mod time_udf;
+pub mod uplift;
 pub mod user_features;
 
 use datafusion::error::DataFusionError;

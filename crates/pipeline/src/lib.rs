@@ -39,6 +39,7 @@ mod session;
 mod stage_forecast;
 mod steps;
 mod tables;
+mod uplift_tables;
 
 pub use engine::ResourceUsage;
 pub use erase::{

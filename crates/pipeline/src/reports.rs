@@ -21,6 +21,34 @@ pub struct ModelReports {
     pub churn: Option<ChurnReport>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recommendations: Option<RecommendationReport>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uplift: Option<UpliftReport>,
+}
+
+/// `[uplift]`: the training and held-out users, and each model's evaluation on the latter.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct UpliftReport {
+    pub training_users: usize,
+    pub test_users: usize,
+    pub models: Vec<UpliftEvaluation>,
+    /// Why nothing was fitted (no finished assignments yet, or an arm without users).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+}
+
+/// One uplift model on the held-out users (scikit-uplift's definitions).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UpliftEvaluation {
+    /// `<method>_<learner>`, as in `uplift_scores`.
+    pub model: String,
+    /// The Qini coefficient (`qini_auc_score`, negative effects allowed); null where it is
+    /// undefined (e.g. no held-out user bought), as the others.
+    pub qini: Option<f64>,
+    /// The normalised area under the uplift curve (`uplift_auc_score`).
+    pub auuc: Option<f64>,
+    /// Treated minus control purchase rate among the top 10% and 30% by predicted uplift.
+    pub uplift_at_10: Option<f64>,
+    pub uplift_at_30: Option<f64>,
 }
 
 /// `[clv]`: the fitted repeat-purchase and Gamma-Gamma models, and the holdout evaluation.

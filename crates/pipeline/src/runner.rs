@@ -78,10 +78,11 @@ enum Step {
     Monitoring,
     Audiences,
     Experiments,
+    Uplift,
     Exports,
 }
 
-const STEPS: [Step; 14] = [
+const STEPS: [Step; 15] = [
     Step::Read,
     Step::Quality,
     Step::Features,
@@ -95,6 +96,7 @@ const STEPS: [Step; 14] = [
     Step::Monitoring,
     Step::Audiences,
     Step::Experiments,
+    Step::Uplift,
     Step::Exports,
 ];
 
@@ -114,6 +116,7 @@ impl Step {
             Step::Monitoring => &steps::monitoring::STEP,
             Step::Audiences => &steps::audiences::STEP,
             Step::Experiments => &steps::experiments::STEP,
+            Step::Uplift => &steps::uplift::STEP,
             Step::Exports => &steps::exports::STEP,
         }
     }
@@ -126,6 +129,7 @@ impl Step {
             Step::Recommendations => spec.recommendations.enabled,
             Step::Funnels => !spec.funnels.is_empty(),
             Step::Experiments => !spec.experiments.is_empty(),
+            Step::Uplift => spec.uplift.is_some(),
             _ => true,
         }
     }
@@ -146,6 +150,7 @@ impl Step {
             Step::Monitoring => steps::monitoring::run(run).await,
             Step::Audiences => steps::audiences::run(run).await,
             Step::Experiments => steps::experiments::run(run).await,
+            Step::Uplift => steps::uplift::run(run).await,
             Step::Exports => steps::exports::run(run).await,
         }
     }

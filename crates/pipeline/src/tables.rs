@@ -37,6 +37,7 @@ pub enum Table {
     AudienceChanges,
     Assignments,
     ExperimentResults,
+    UpliftScores,
 }
 
 /// The staged tables of events for the later steps, written to the run's folder and never
@@ -47,7 +48,7 @@ pub(crate) const CLEAN_EVENTS: &str = "_events_clean";
 
 impl Table {
     /// Every table, in the order a run writes them.
-    pub const ALL: [Table; 29] = [
+    pub const ALL: [Table; 30] = [
         Table::Quarantine,
         Table::UserDaily,
         Table::UserHistory,
@@ -77,6 +78,7 @@ impl Table {
         Table::AudienceChanges,
         Table::Assignments,
         Table::ExperimentResults,
+        Table::UpliftScores,
     ];
 
     /// The table's name: its folder, and its key in the manifest's `outputs`.
@@ -237,6 +239,10 @@ impl Table {
             Table::ExperimentResults => (
                 "experiment_results",
                 "an arm and metric of an experiment: users, means, lift against the control",
+            ),
+            Table::UpliftScores => (
+                "uplift_scores",
+                "a user's predicted uplift under one uplift model",
             ),
         }
     }

@@ -37,6 +37,7 @@ mod privacy;
 mod properties;
 mod raw;
 mod recommend;
+mod uplift;
 mod valid;
 
 pub use activation::{
@@ -62,6 +63,7 @@ pub use raw::{
     StorageSettings, TextOptions, TimeUnit,
 };
 pub use recommend::{Algorithm, AlsSettings, RecommendationSettings, Similarity};
+pub use uplift::{UpliftLearnerName, UpliftMethodName, UpliftSettings, UpliftSource, ValidUplift};
 pub use valid::{
     ColumnSource, Contract, ContractColumn, ContractKind, Overrides, PerTypeColumn, TimeParse,
     ValidFeatures, ValidJobSpec, ValidSource, ValidStages, resolve_location, validate_cluster_url,

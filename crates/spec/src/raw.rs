@@ -59,6 +59,9 @@ pub struct JobSpec {
     /// A/B tests over audiences (`[[experiments]]`).
     #[serde(default)]
     pub experiments: Vec<crate::ExperimentSpec>,
+    /// Uplift models from a finished experiment (`[uplift]`).
+    #[serde(default)]
+    pub uplift: Option<crate::UpliftSettings>,
     #[serde(default)]
     pub exports: crate::ExportSettings,
     #[serde(default)]

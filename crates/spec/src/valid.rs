@@ -184,6 +184,8 @@ pub struct ValidJobSpec {
     pub activation: crate::ValidActivation,
     /// A/B tests over the audiences.
     pub experiments: Vec<crate::ValidExperiment>,
+    /// Uplift models from a finished experiment.
+    pub uplift: Option<crate::ValidUplift>,
     /// The spec as written, for the run manifest.
     pub source: JobSpec,
 }
@@ -245,6 +247,11 @@ impl JobSpec {
         let audience_names: Vec<String> = self.audiences.iter().map(|a| a.name.clone()).collect();
         let experiments =
             crate::experiments::validate_experiments(&self.experiments, &audience_names)?;
+        let uplift = self
+            .uplift
+            .as_ref()
+            .map(|u| crate::uplift::validate_uplift(u, &experiments, &audience_names, &base))
+            .transpose()?;
         crate::analyses::validate_cohorts(&self)?;
         crate::analyses::validate_funnels(&self.funnels)?;
         crate::analyses::validate_monitoring(&self.monitoring)?;
@@ -275,6 +282,7 @@ impl JobSpec {
             recommendations: self.recommendations.clone(),
             activation,
             experiments,
+            uplift,
             cohorts: self.cohorts.clone(),
             funnels: self.funnels.clone(),
             monitoring: self.monitoring.clone(),

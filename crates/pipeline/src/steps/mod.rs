@@ -16,6 +16,7 @@ pub(crate) mod ingest;
 pub(crate) mod monitoring;
 pub(crate) mod recommend;
 pub(crate) mod segments;
+pub(crate) mod uplift;
 
 use std::collections::BTreeMap;
 
