@@ -41,8 +41,11 @@ async fn models_from_a_past_campaign_find_the_planted_uplift() {
     assert_eq!(code, 0, "{err}");
     let spec = write_spec(
         dir.path(),
-        "[events]\nurl = \"data/events/\"\npartition_key = \"dt\"\n\
-         [uplift]\nassignments = \"data/experiment.parquet\"\nwindow_days = 21\n",
+        "[events]\nurl = \"data/events/\"\npartition_key = \"dt\"\n[clv]\nenabled = true\n\
+         [[audiences]]\nname = \"everyone\"\ndescription = \"All\"\nwhen = \"stage IS NOT NULL\"\n\
+         channel = \"email\"\ncost = 0.5\nbudget = 200\n\
+         [uplift]\nassignments = \"data/experiment.parquet\"\nwindow_days = 21\n\
+         audience = \"everyone\"\n",
     );
     run(&spec, "2024-04-10", "2024-04-10T06:00:00Z")
         .await
@@ -88,4 +91,55 @@ async fn models_from_a_past_campaign_find_the_planted_uplift() {
             "{model}: top decile {top_mean}, mean {mean}"
         );
     }
+    check_plan(&out, &report["plan"]);
+}
+
+/// `contact_plan`: every member ranked by uplift × CLV − cost under the model the manifest
+/// names, sent to exactly when that is positive and the budget allows, best first.
+fn check_plan(out: &std::path::Path, summary: &serde_json::Value) {
+    let model = summary["model"].as_str().unwrap();
+    let t = Table::read(out, "uplift_scores", "2024-04-10");
+    let b = &t.batch;
+    let (users, models) = (
+        b.column(0).as_string::<i32>(),
+        b.column(1).as_string::<i32>(),
+    );
+    let scores = b.column(2).as_primitive::<Float64Type>();
+    let uplift: HashMap<&str, f64> = (0..b.num_rows())
+        .filter(|&i| models.value(i) == model)
+        .map(|i| (users.value(i), scores.value(i)))
+        .collect();
+    let plan = Table::read(out, "contact_plan", "2024-04-10");
+    let p = &plan.batch;
+    let col = |n: &str| {
+        p.column_by_name(n)
+            .unwrap()
+            .as_primitive::<Float64Type>()
+            .clone()
+    };
+    let (clv, value) = (col("clv"), col("expected_value"));
+    let ids = p.column_by_name("user_id").unwrap().as_string::<i32>();
+    let send = p.column_by_name("send").unwrap().as_boolean();
+    assert_eq!(p.num_rows(), uplift.len(), "every scored member is planned");
+    let (mut spent, mut total, mut previous) = (0.0, 0.0, f64::INFINITY);
+    for i in 0..p.num_rows() {
+        let want = uplift[ids.value(i)] * clv.value(i) - 0.5;
+        assert!((value.value(i) - want).abs() < 1e-9, "row {i}");
+        assert!(value.value(i) <= previous, "ranked best first");
+        previous = value.value(i);
+        let affordable = spent + 0.5 <= 200.0;
+        assert_eq!(send.value(i), value.value(i) > 0.0 && affordable, "row {i}");
+        if send.value(i) {
+            (spent, total) = (spent + 0.5, total + value.value(i));
+        }
+    }
+    assert!(spent > 0.0 && spent <= 200.0, "{spent}");
+    assert!(
+        (summary["expected_value"].as_f64().unwrap() - total).abs() < 1e-6,
+        "{summary}"
+    );
+    assert!(
+        total > summary["expected_value_all"].as_f64().unwrap(),
+        "{summary}"
+    );
 }

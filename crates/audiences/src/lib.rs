@@ -5,12 +5,14 @@
 //! caps, it walks the audiences from the highest priority down and decides for each matched
 //! user either membership or the one [`Suppression`] that kept them out. [`holdout`] holds the
 //! GrowthBook-compatible hash that picks the global holdout group, so an analyst can recompute
-//! it in SQL, Python or GrowthBook itself.
+//! it in SQL, Python or GrowthBook itself. [`plan`] decides, of an audience's members, whom
+//! contacting is worth its cost under a budget.
 //!
 //! The crate knows nothing of DataFusion or files: the pipeline evaluates the rules in SQL and
 //! hands over indices.
 
 pub mod holdout;
+pub mod plan;
 mod select;
 
 pub use select::{Audience, Decision, Population, Selection, Suppression, select};

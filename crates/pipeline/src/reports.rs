@@ -34,6 +34,26 @@ pub struct UpliftReport {
     /// Why nothing was fitted (no finished assignments yet, or an arm without users).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
+    /// The contact plan over the scored audience (with `[clv]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<ContactPlanReport>,
+}
+
+/// The contact plan: whom contacting is worth its cost, and what that is expected to bring.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ContactPlanReport {
+    pub audience: String,
+    /// The uplift model used: the best Qini on the held-out users.
+    pub model: String,
+    pub cost: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<f64>,
+    pub members: usize,
+    pub sent: usize,
+    /// Σ expected incremental value (uplift × CLV − cost) over the members sent to.
+    pub expected_value: f64,
+    /// The same had every member been contacted.
+    pub expected_value_all: f64,
 }
 
 /// One uplift model on the held-out users (scikit-uplift's definitions).

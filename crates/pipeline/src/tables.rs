@@ -38,6 +38,7 @@ pub enum Table {
     Assignments,
     ExperimentResults,
     UpliftScores,
+    ContactPlan,
 }
 
 /// The staged tables of events for the later steps, written to the run's folder and never
@@ -48,7 +49,7 @@ pub(crate) const CLEAN_EVENTS: &str = "_events_clean";
 
 impl Table {
     /// Every table, in the order a run writes them.
-    pub const ALL: [Table; 30] = [
+    pub const ALL: [Table; 31] = [
         Table::Quarantine,
         Table::UserDaily,
         Table::UserHistory,
@@ -79,6 +80,7 @@ impl Table {
         Table::Assignments,
         Table::ExperimentResults,
         Table::UpliftScores,
+        Table::ContactPlan,
     ];
 
     /// The table's name: its folder, and its key in the manifest's `outputs`.
@@ -243,6 +245,10 @@ impl Table {
             Table::UpliftScores => (
                 "uplift_scores",
                 "a user's predicted uplift under one uplift model",
+            ),
+            Table::ContactPlan => (
+                "contact_plan",
+                "an audience member's expected incremental value and whether to send",
             ),
         }
     }

@@ -92,6 +92,12 @@ pub struct AudienceSpec {
     /// A user lands in at most one audience of a group: the one of highest priority.
     #[serde(default)]
     pub exclusive_group: Option<String>,
+    /// What one contact costs (the contact plan's: value = uplift × CLV − cost).
+    #[serde(default)]
+    pub cost: Option<f64>,
+    /// At most this much spent on contacts per run (the contact plan's).
+    #[serde(default)]
+    pub budget: Option<f64>,
 }
 
 /// `[exports]`: text copies of tables for CRMs that import CSV or JSON lines, written inside
@@ -388,6 +394,18 @@ fn validate_audiences(list: &[AudienceSpec], columns: &[String]) -> Result<Vec<V
         }
         check_channel(&a.channel, &format!("{key}.channel"))?;
         let when_columns = expression_columns(&a.when, columns, &format!("{key}.when"))?;
+        if a.cost.is_some_and(|c| !(c >= 0.0 && c.is_finite())) {
+            return Err(SpecError::invalid(
+                format!("{key}.cost"),
+                "must be a number of 0 or more",
+            ));
+        }
+        if a.budget.is_some_and(|b| !(b > 0.0 && b.is_finite())) {
+            return Err(SpecError::invalid(
+                format!("{key}.budget"),
+                "must be above 0",
+            ));
+        }
         match (&a.order_by, a.max_size) {
             (Some(o), _) => drop(expression_columns(o, columns, &format!("{key}.order_by"))?),
             (None, Some(_)) => {

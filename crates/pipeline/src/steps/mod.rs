@@ -8,6 +8,7 @@ pub(crate) mod churn;
 pub(crate) mod clusters;
 pub(crate) mod clv;
 pub(crate) mod cohorts;
+pub(crate) mod contact_plan;
 pub(crate) mod experiments;
 pub(crate) mod exports;
 pub(crate) mod features;

@@ -27,8 +27,11 @@ use crate::{Result, RunError};
 pub(crate) const STEP: StepInfo = StepInfo {
     name: "uplift",
     reads: &[views::EVENTS_CLEAN, views::USER_FEATURES],
-    writes: &[Table::UpliftScores],
+    writes: &[Table::UpliftScores, Table::ContactPlan],
 };
+
+/// A model's name and its uplift for each scored user.
+pub(super) type ModelScores = (String, Vec<f64>);
 
 /// The past campaign's file, as read.
 const CAMPAIGN_FILE: &str = "uplift_campaign_file";
@@ -62,12 +65,18 @@ pub(crate) async fn run(run: &mut Run<'_>) -> Result<Option<u64>> {
     }
     let scoring = audience_frame(q, run, u, &features).await?;
     let (u2, names) = (u.clone(), features.clone());
-    let (report, scores) = blocking(STEP.name, move || {
+    let ids = scoring.ids.clone();
+    let (mut report, scores) = blocking(STEP.name, move || {
         fit_all(&u2, &names, (train, held), &scoring)
     })
     .await??;
-    let written = scores.num_rows() as u64;
-    run.out.batch(Table::UpliftScores, scores).await?;
+    let mut table = crate::uplift_tables::ScoresTable::default();
+    for (name, s) in &scores {
+        table.push(name, &ids, s);
+    }
+    let written = table.rows() as u64;
+    run.out.batch(Table::UpliftScores, table.batch()).await?;
+    report.plan = super::contact_plan::write(run, &report, (&ids, &scores)).await?;
     run.models.uplift = Some(report);
     Ok(Some(written))
 }
@@ -267,13 +276,13 @@ fn fit_all(
     names: &[String],
     (train, held): (Part, Part),
     scoring: &Frame,
-) -> Result<(UpliftReport, datafusion::arrow::array::RecordBatch)> {
+) -> Result<(UpliftReport, Vec<ModelScores>)> {
     let mut report = UpliftReport {
         training_users: train.y.len(),
         test_users: held.y.len(),
         ..Default::default()
     };
-    let mut table = crate::uplift_tables::ScoresTable::default();
+    let mut all = vec![];
     for &method in &u.methods {
         for &learner in &u.learners {
             let fit = params(method, learner).fit(&train.x, names, &train.y, &train.treated);
@@ -284,8 +293,8 @@ fn fit_all(
             let scores = model
                 .uplift(&scoring.x)
                 .map_err(RunError::model(STEP.name))?;
-            table.push(&name, &scoring.ids, &scores);
+            all.push((name, scores));
         }
     }
-    Ok((report, table.batch()))
+    Ok((report, all))
 }
