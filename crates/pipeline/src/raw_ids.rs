@@ -21,11 +21,14 @@ use crate::steps::Run;
 use crate::tables::Table;
 
 /// The tables that carry raw ids with `publish_raw_ids`.
-pub const RAW_ID_TABLES: [Table; 4] = [
+pub const RAW_ID_TABLES: [Table; 7] = [
     Table::UserProfile,
     Table::AudienceMembers,
     Table::AudienceSuppressions,
     Table::AudienceChanges,
+    Table::Assignments,
+    Table::UpliftScores,
+    Table::ContactPlan,
 ];
 
 /// Each user key of the run and its raw id.
