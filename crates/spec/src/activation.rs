@@ -374,21 +374,28 @@ fn check_channel(channel: &str, setting: &str) -> Result<()> {
     Ok(())
 }
 
+/// Checks a name that names files and rows (audiences, experiments): lower case letters,
+/// digits, `_` and `-`; the error names `<what>.name`.
+pub(crate) fn check_name(what: &str, name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+    if !ok {
+        return Err(SpecError::invalid(
+            format!("{what}.name `{name}`"),
+            "must be lower case letters, digits, `_` and `-`",
+        ));
+    }
+    Ok(())
+}
+
 fn validate_audiences(list: &[AudienceSpec], columns: &[String]) -> Result<Vec<ValidAudience>> {
     let mut names = BTreeSet::new();
     let mut out = Vec::with_capacity(list.len());
     for a in list {
         let key = format!("audiences.{}", a.name);
-        let ok_name = !a.name.is_empty()
-            && a.name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
-        if !ok_name {
-            return Err(SpecError::invalid(
-                format!("audiences.name `{}`", a.name),
-                "must be lower case letters, digits, `_` and `-`",
-            ));
-        }
+        check_name("audiences", &a.name)?;
         if !names.insert(a.name.as_str()) {
             return Err(SpecError::invalid(key, "two audiences have this name"));
         }

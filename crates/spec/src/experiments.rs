@@ -91,7 +91,7 @@ pub(crate) fn validate_experiments(
     let mut out = Vec::with_capacity(list.len());
     for e in list {
         let key = format!("experiments.{}", e.name);
-        check_name(&e.name)?;
+        crate::activation::check_name("experiments", &e.name)?;
         if !names.insert(e.name.as_str()) {
             return Err(SpecError::invalid(key, "two experiments have this name"));
         }
@@ -124,20 +124,6 @@ pub(crate) fn validate_experiments(
         });
     }
     Ok(out)
-}
-
-fn check_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
-    if !ok {
-        return Err(SpecError::invalid(
-            format!("experiments.name `{name}`"),
-            "must be lower case letters, digits, `_` and `-`",
-        ));
-    }
-    Ok(())
 }
 
 /// Two or more arms of distinct names and positive weights summing to 1; the control's index.

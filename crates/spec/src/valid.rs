@@ -191,6 +191,21 @@ pub struct ValidJobSpec {
 }
 
 impl JobSpec {
+    /// `[[experiments]]` and `[uplift]`, checked against the audience names.
+    fn validate_experimentation(
+        &self,
+        base: &Path,
+    ) -> Result<(Vec<crate::ValidExperiment>, Option<crate::ValidUplift>)> {
+        let audiences: Vec<String> = self.audiences.iter().map(|a| a.name.clone()).collect();
+        let experiments = crate::experiments::validate_experiments(&self.experiments, &audiences)?;
+        let uplift = self
+            .uplift
+            .as_ref()
+            .map(|u| crate::uplift::validate_uplift(u, &experiments, &audiences, base))
+            .transpose()?;
+        Ok((experiments, uplift))
+    }
+
     /// Checks every setting once. Errors name the setting at fault.
     pub fn validate(self) -> Result<ValidJobSpec> {
         let base = self.base_dir.clone();
@@ -244,14 +259,7 @@ impl JobSpec {
         let features = validate_features(&self)?;
         let stages = validate_stages(&self)?;
         let activation = validate_activation(&self, &base)?;
-        let audience_names: Vec<String> = self.audiences.iter().map(|a| a.name.clone()).collect();
-        let experiments =
-            crate::experiments::validate_experiments(&self.experiments, &audience_names)?;
-        let uplift = self
-            .uplift
-            .as_ref()
-            .map(|u| crate::uplift::validate_uplift(u, &experiments, &audience_names, &base))
-            .transpose()?;
+        let (experiments, uplift) = self.validate_experimentation(&base)?;
         crate::analyses::validate_cohorts(&self)?;
         crate::analyses::validate_funnels(&self.funnels)?;
         crate::analyses::validate_monitoring(&self.monitoring)?;

@@ -173,6 +173,61 @@ mod tests {
         reader.map(|b| b.unwrap()).collect()
     }
 
+    /// Each assigned user's arm, from `experiment.parquet`.
+    fn arms(dir: &Path) -> HashMap<String, String> {
+        let mut arm = HashMap::new();
+        for batch in read_rows(&dir.join("experiment.parquet")) {
+            let (u, t) = (
+                batch.column(0).as_string::<i32>(),
+                batch.column(1).as_string::<i32>(),
+            );
+            let pairs =
+                (0..batch.num_rows()).map(|i| (u.value(i).to_string(), t.value(i).to_string()));
+            arm.extend(pairs);
+        }
+        arm
+    }
+
+    /// (users, buyers in the window) per (segment, treated), checking each expected uplift's
+    /// sign against its segment's effect on the way.
+    fn buyers_by_segment(
+        dir: &Path,
+        events: &Events,
+        at: i64,
+        treated: &dyn Fn(&str) -> bool,
+    ) -> HashMap<(String, bool), (f64, f64)> {
+        let mut by: HashMap<(String, bool), (f64, f64)> = HashMap::new();
+        let in_window =
+            |(t, k): &(i64, String)| k == "purchase" && *t >= at && *t < at + WINDOW_DAYS * DAY_US;
+        for batch in read_rows(&dir.join("uplift_truth.parquet")) {
+            let (u, s) = (
+                batch.column(0).as_string::<i32>(),
+                batch.column(1).as_string::<i32>(),
+            );
+            let up = batch
+                .column(2)
+                .as_primitive::<arrow::datatypes::Float64Type>();
+            for i in 0..batch.num_rows() {
+                let user = u.value(i);
+                let bought = events.get(user).is_some_and(|e| e.iter().any(in_window));
+                let cell = by
+                    .entry((s.value(i).to_string(), treated(user)))
+                    .or_default();
+                (cell.0, cell.1) = (cell.0 + 1.0, cell.1 + bought as u8 as f64);
+                let sign = match s.value(i) {
+                    "browser" | "buyer" => 1.0,
+                    "vip" => -1.0,
+                    _ => 0.0,
+                };
+                assert!(
+                    up.value(i) * sign >= 0.0 && (sign != 0.0 || up.value(i) == 0.0),
+                    "{user}"
+                );
+            }
+        }
+        by
+    }
+
     #[test]
     fn a_past_campaign_changes_only_the_treated_and_as_planted() {
         let p = GeneratorParams {
@@ -193,57 +248,15 @@ mod tests {
         )
         .unwrap();
         let (a, b) = (events(with.path()), events(without.path()));
-        let mut arm: HashMap<String, String> = HashMap::new();
-        for batch in read_rows(&with.path().join("experiment.parquet")) {
-            let (u, t) = (
-                batch.column(0).as_string::<i32>(),
-                batch.column(1).as_string::<i32>(),
-            );
-            arm.extend(
-                (0..batch.num_rows()).map(|i| (u.value(i).to_string(), t.value(i).to_string())),
-            );
-        }
+        let arm = arms(with.path());
         let treated = |u: &str| arm.get(u).is_some_and(|a| a == "treatment");
         for (user, evs) in &b {
             if !treated(user) {
                 assert_eq!(a.get(user), Some(evs), "{user} is not treated but changed");
             }
         }
-        // Purchases in the window per assigned user, by segment and arm.
         let at = campaign_us(&p, 1_704_067_200_000_000);
-        let mut by: HashMap<(String, bool), (f64, f64)> = HashMap::new();
-        for batch in read_rows(&with.path().join("uplift_truth.parquet")) {
-            let (u, s, up) = (
-                batch.column(0).as_string::<i32>(),
-                batch.column(1).as_string::<i32>(),
-                batch
-                    .column(2)
-                    .as_primitive::<arrow::datatypes::Float64Type>(),
-            );
-            for i in 0..batch.num_rows() {
-                let user = u.value(i);
-                let bought = a.get(user).map_or(0, |e| {
-                    e.iter()
-                        .filter(|(t, k)| {
-                            k == "purchase" && *t >= at && *t < at + WINDOW_DAYS * DAY_US
-                        })
-                        .count()
-                });
-                let cell = by
-                    .entry((s.value(i).to_string(), treated(user)))
-                    .or_default();
-                (cell.0, cell.1) = (cell.0 + 1.0, cell.1 + (bought > 0) as u8 as f64);
-                let sign = match s.value(i) {
-                    "browser" | "buyer" => 1.0,
-                    "vip" => -1.0,
-                    _ => 0.0,
-                };
-                assert!(
-                    up.value(i) * sign >= 0.0 && (sign != 0.0 || up.value(i) == 0.0),
-                    "{user}"
-                );
-            }
-        }
+        let by = buyers_by_segment(with.path(), &a, at, &treated);
         let rate = |s: &str, t: bool| by[&(s.to_string(), t)].1 / by[&(s.to_string(), t)].0;
         assert!(
             rate("browser", true) > 2.0 * rate("browser", false),

@@ -103,7 +103,7 @@ fn assignment_rows(q: Query<'_>, b: &RecordBatch) -> Result<Vec<Assignment>> {
 }
 
 /// This run's members of each audience, as `(audience, user_id)`.
-async fn audience_members(q: Query<'_>, run: &Run<'_>) -> Result<Vec<(String, String)>> {
+pub(super) async fn audience_members(q: Query<'_>, run: &Run<'_>) -> Result<Vec<(String, String)>> {
     let mut out = vec![];
     for b in super::exports::read_back(run, Table::AudienceMembers).await? {
         let (aud, users) = (q.texts(&b, 0)?, q.texts(&b, 1)?);

@@ -183,17 +183,12 @@ async fn audience_frame(
 ) -> Result<Frame> {
     let sql = match &u.audience {
         Some(a) => {
-            let members = super::exports::read_back(run, Table::AudienceMembers).await?;
-            let mut ids: Vec<String> = vec![];
-            for b in &members {
-                let (aud, users) = (q.texts(b, 0)?, q.texts(b, 1)?);
-                ids.extend(
-                    aud.into_iter()
-                        .zip(users)
-                        .filter(|(x, _)| x.as_deref() == Some(a))
-                        .filter_map(|(_, u)| u),
-                );
-            }
+            let members = super::experiments::audience_members(q, run).await?;
+            let ids: Vec<String> = members
+                .into_iter()
+                .filter(|(audience, _)| audience == a)
+                .map(|(_, user)| user)
+                .collect();
             format!(
                 "SELECT * FROM {} WHERE user_id IN ({}) ORDER BY user_id",
                 views::USER_FEATURES,
