@@ -1,7 +1,6 @@
 //! The recommendation outputs as Arrow tables: `recommendations`, `recommendation_metrics`,
 //! `item_neighbours` and the exported evaluation split.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -10,6 +9,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use lifecycle_recommend::item_knn::ItemKnn;
 use lifecycle_recommend::metrics::RankingMetrics;
 use lifecycle_recommend::serve::{History, Pick};
+use lifecycle_recommend::split::Split;
 
 use crate::churn_tables::days_since_epoch;
 
@@ -60,10 +60,8 @@ pub(crate) fn list_batch(
 
 /// `recommendation_train` (every training interaction, in matrix order) and
 /// `recommendation_test` (the relevant (user, item) pairs, sorted).
-pub(crate) fn split_batches(
-    train: &History,
-    relevant: &HashMap<String, HashSet<String>>,
-) -> (RecordBatch, RecordBatch) {
+pub(crate) fn split_batches(split: &Split) -> (RecordBatch, RecordBatch) {
+    let train = &split.train;
     let m = &train.inter.matrix;
     let (mut tu, mut ti, mut tw) = (vec![], vec![], vec![]);
     for u in 0..m.rows {
@@ -74,11 +72,7 @@ pub(crate) fn split_batches(
             tw.push(*w as f64);
         }
     }
-    let mut pairs: Vec<(&str, &str)> = relevant
-        .iter()
-        .flat_map(|(u, items)| items.iter().map(move |i| (u.as_str(), i.as_str())))
-        .collect();
-    pairs.sort();
+    let pairs: Vec<(&str, &str)> = split.relevant_pairs().collect();
     let text = |f: &str| Field::new(f, DataType::Utf8, false);
     let train = batch(
         vec![

@@ -3,8 +3,6 @@
 //! collapse into that one entry. String ids get dense indices in sorted order, so the same
 //! events always give the same matrix, whatever their order.
 
-use std::collections::HashMap;
-
 use crate::Csr;
 
 /// One event as the recommender sees it.
@@ -29,12 +27,12 @@ pub struct InteractionsBuilder {
 
 /// Distinct ids, numbered by first appearance.
 #[derive(Default)]
-struct Ids {
-    index: HashMap<String, u32>,
+pub(crate) struct Ids {
+    index: foldhash::HashMap<String, u32>,
 }
 
 impl Ids {
-    fn intern(&mut self, id: &str) -> u32 {
+    pub(crate) fn intern(&mut self, id: &str) -> u32 {
         if let Some(k) = self.index.get(id) {
             return *k;
         }
@@ -44,7 +42,7 @@ impl Ids {
     }
 
     /// The ids sorted, their index by id, and each first-come number's sorted index.
-    fn sorted(self) -> (Vec<String>, HashMap<String, u32>, Vec<u32>) {
+    pub(crate) fn sorted(self) -> (Vec<String>, foldhash::HashMap<String, u32>, Vec<u32>) {
         let mut ids: Vec<(String, u32)> = self.index.into_iter().collect();
         ids.sort_unstable();
         let mut renumber = vec![0u32; ids.len()];
@@ -110,11 +108,28 @@ pub struct Interactions {
     pub matrix: Csr,
     users: Vec<String>,
     items: Vec<String>,
-    user_index: HashMap<String, u32>,
-    item_index: HashMap<String, u32>,
+    user_index: foldhash::HashMap<String, u32>,
+    item_index: foldhash::HashMap<String, u32>,
 }
 
 impl Interactions {
+    /// From ids already sorted and a matrix over their indices.
+    pub(crate) fn from_sorted(users: Vec<String>, items: Vec<String>, matrix: Csr) -> Interactions {
+        let index = |ids: &[String]| {
+            ids.iter()
+                .enumerate()
+                .map(|(k, id)| (id.clone(), k as u32))
+                .collect()
+        };
+        Interactions {
+            user_index: index(&users),
+            item_index: index(&items),
+            matrix,
+            users,
+            items,
+        }
+    }
+
     pub fn users(&self) -> usize {
         self.users.len()
     }

@@ -30,6 +30,7 @@ pub mod popularity;
 pub mod serve;
 mod shortlist;
 mod sparse;
+pub mod split;
 
 pub use interactions::Interactions;
 pub use sparse::Csr;

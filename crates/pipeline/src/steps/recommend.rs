@@ -7,16 +7,17 @@
 //! interactions before `T0 = cutoff − test_days` and judged on the items each user touched in
 //! `[T0, cutoff)` (users with history before `T0` only), at `k = n`.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Duration, Utc};
-use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::array::{Array, AsArray, Float64Array, RecordBatch};
 use datafusion::arrow::datatypes::Float64Type;
 use lifecycle_features::interactions;
 use lifecycle_features::sql::views;
 use lifecycle_recommend::als::AlsParams;
 use lifecycle_recommend::item_knn::{ItemKnnParams, Similarity};
-use lifecycle_recommend::serve::{History, RowRef, ServeParams};
+use lifecycle_recommend::serve::{History, ServeParams};
+use lifecycle_recommend::split::{Split, SplitRow, Weights};
 use lifecycle_spec::RecommendationSettings;
 
 use super::{Run, StepInfo};
@@ -46,9 +47,7 @@ pub(crate) const STEP: StepInfo = StepInfo {
 struct Inputs {
     users: Vec<(String, String)>,
     categories: HashMap<String, String>,
-    history: History,
-    train: History,
-    relevant: HashMap<String, HashSet<String>>,
+    split: Split,
 }
 
 /// Fits, serves every user, evaluates, and writes the recommendation tables.
@@ -76,7 +75,10 @@ pub(crate) async fn run(run: &mut Run<'_>) -> Result<Option<u64>> {
                 "recommendations: {what}"
             )
         };
-        let sizes = (inputs.history.inter.users(), inputs.history.inter.items());
+        let sizes = (
+            inputs.split.full.inter.users(),
+            inputs.split.full.inter.items(),
+        );
         let served = Served {
             params: &params,
             inputs: &inputs,
@@ -85,15 +87,16 @@ pub(crate) async fn run(run: &mut Run<'_>) -> Result<Option<u64>> {
         };
         let (list, neighbours) = served.lists(write_neighbours, &lap)?;
         // The served fit is gone; its history goes too, before the evaluation's fit.
-        drop(inputs.history);
-        let mut trained = params
-            .fit(&inputs.train, &stages, &attributes)
+        let mut split = inputs.split;
+        split.full = History::new(&[]);
+        let trained = params
+            .fit(&split.train, &stages, &attributes)
             .map_err(RunError::model("recommendations"))?;
         lap("fitted on the training split");
-        let train_category = inputs.train.category_index(&inputs.categories);
-        let evaluation = trained.evaluate(&stages, &inputs.relevant, &train_category);
+        let train_category = split.train.category_index(&inputs.categories);
+        let evaluation = trained.evaluate(&stages, &split.relevant_in_train(), &train_category);
         lap("evaluated");
-        let split = export.then(|| split_batches(&inputs.train, &inputs.relevant));
+        let split = export.then(|| split_batches(&split));
         Ok((list, neighbours, evaluation, split, sizes))
     };
     let (list, neighbours, evaluation, split, (users, items)) =
@@ -140,7 +143,7 @@ impl Served<'_> {
         write_neighbours: bool,
         lap: &impl Fn(&str),
     ) -> Result<(RecordBatch, Option<RecordBatch>)> {
-        let history = &self.inputs.history;
+        let history = &self.inputs.split.full;
         let fitted = self
             .params
             .fit(history, self.stages, self.attributes)
@@ -223,60 +226,42 @@ async fn read(run: &Run<'_>, q: Query<'_>, t0: DateTime<Utc>) -> Result<Inputs> 
     let r = &run.spec.recommendations;
     let sql = interactions::interactions_sql(r, &run.spec.purchase_types, run.cutoff, t0);
     let batches = q.collect(&sql).await?;
-    let relevant = relevant_of(&batches);
-    let history = |columns| History::from_rows(batches.iter().flat_map(|b| rows_of(b, columns)));
+    let split = Split::from_rows(batches.iter().flat_map(rows_of));
     Ok(Inputs {
         users,
         categories,
-        history: history(FULL),
-        train: history(TRAIN),
-        relevant,
+        split,
     })
 }
 
-/// The items each user touched in the test period: `interactions_sql`'s `relevant` pairs.
-fn relevant_of(batches: &[RecordBatch]) -> HashMap<String, HashSet<String>> {
-    let mut relevant: HashMap<String, HashSet<String>> = HashMap::new();
-    for b in batches {
-        let (u, i) = (
-            b.column(0).as_string::<i32>(),
-            b.column(1).as_string::<i32>(),
-        );
-        let recent = b.column(6).as_boolean();
-        for k in (0..b.num_rows()).filter(|k| recent.value(*k)) {
-            relevant
-                .entry(u.value(k).to_string())
-                .or_default()
-                .insert(i.value(k).to_string());
-        }
-    }
-    relevant
-}
-
-/// Where `interactions_sql` puts the weight and purchases of the full history, and of the
-/// training history.
-const FULL: (usize, usize) = (2, 3);
-const TRAIN: (usize, usize) = (4, 5);
-
-/// A batch of `interactions_sql` as borrowed rows of one history: its `(weight, purchases)`
-/// columns, the rows with a weight (an event in that history's window).
-fn rows_of(b: &RecordBatch, (weight, bought): (usize, usize)) -> impl Iterator<Item = RowRef<'_>> {
+/// A batch of `interactions_sql` as borrowed rows: each history's `(weight, purchases)` where
+/// the pair has a weight in that history's window, and whether it is a test-period pair.
+fn rows_of(b: &RecordBatch) -> impl Iterator<Item = SplitRow<'_>> {
     let (u, i) = (
         b.column(0).as_string::<i32>(),
         b.column(1).as_string::<i32>(),
     );
-    let w = b.column(weight).as_primitive::<Float64Type>();
-    let p = b.column(bought).as_primitive::<Float64Type>();
-    (0..b.num_rows())
-        .filter(|k| w.is_valid(*k))
-        .map(move |k| RowRef {
-            user: u.value(k),
-            item: i.value(k),
-            weight: w.value(k) as f32,
-            purchases: if p.is_valid(k) {
-                p.value(k) as f32
-            } else {
-                0.0
-            },
-        })
+    let float = |k: usize| b.column(k).as_primitive::<Float64Type>();
+    let (full, train) = ((float(2), float(3)), (float(4), float(5)));
+    let recent = b.column(6).as_boolean();
+    (0..b.num_rows()).map(move |k| SplitRow {
+        user: u.value(k),
+        item: i.value(k),
+        full: weights(full, k),
+        train: weights(train, k),
+        relevant: recent.is_valid(k) && recent.value(k),
+    })
+}
+
+/// A history's weights of row `k` from its `(weight, purchases)` columns: none without a
+/// weight (no event in that history's window); no purchases read as 0.
+fn weights((w, p): (&Float64Array, &Float64Array), k: usize) -> Option<Weights> {
+    w.is_valid(k).then(|| Weights {
+        weight: w.value(k) as f32,
+        purchases: if p.is_valid(k) {
+            p.value(k) as f32
+        } else {
+            0.0
+        },
+    })
 }
