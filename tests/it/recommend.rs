@@ -125,15 +125,11 @@ async fn every_user_gets_a_list_that_follows_the_rules() {
     for a in ["item_item", "als", "buy_again", "popularity", "blend"] {
         assert!(algos.contains(a), "{algos:?}");
     }
+    let report = s.manifest.models.recommendations.as_ref().unwrap();
+    assert_eq!(report.test_users, 1, "only a, seen before 04-15, is tested");
     assert_eq!(
-        s.manifest
-            .models
-            .recommendations
-            .as_ref()
-            .unwrap()
-            .test_users,
-        1,
-        "only a, seen before 04-15, is tested"
+        report.evaluated_users, 1,
+        "fewer than evaluation_users: all"
     );
     let n = Table::read(&out, "item_neighbours", "2024-05-01");
     assert!(n.len() > 0);

@@ -231,7 +231,10 @@ pub struct RecommendationReport {
     pub users_with_history: usize,
     pub items: usize,
     pub test_start: NaiveDate,
+    /// Users with history before the test period and items in it.
     pub test_users: usize,
+    /// Those the evaluation judged (at most `evaluation_users`).
+    pub evaluated_users: usize,
     pub k: usize,
     pub evaluation: Vec<AlgorithmEvaluation>,
 }

@@ -51,6 +51,9 @@ pub struct RecommendationSettings {
     /// Offline evaluation: train before `cutoff − test_days`, test on `[cutoff − test_days, cutoff)`.
     #[serde(default = "default_test_days")]
     pub test_days: u32,
+    /// The evaluation judges at most this many test users: a sample by a hash of the id.
+    #[serde(default = "default_evaluation_users")]
+    pub evaluation_users: usize,
     /// Also publish `item_neighbours`.
     #[serde(default)]
     pub write_neighbours: bool,
@@ -109,6 +112,7 @@ impl Default for RecommendationSettings {
             deny: vec![],
             per_category: None,
             test_days: default_test_days(),
+            evaluation_users: default_evaluation_users(),
             write_neighbours: false,
             export_split: false,
         }
@@ -143,6 +147,9 @@ fn default_event_weights() -> BTreeMap<String, f64> {
 }
 fn default_half_life() -> Option<f64> {
     Some(30.0)
+}
+fn default_evaluation_users() -> usize {
+    20_000
 }
 fn default_window() -> u32 {
     365
@@ -217,9 +224,14 @@ pub(crate) fn validate_recommendations(r: &RecommendationSettings) -> Result<()>
             "turn on at least one algorithm",
         ));
     }
-    if r.n == 0 || r.neighbours == 0 || r.window_days == 0 || r.test_days == 0 {
+    if r.n == 0
+        || r.neighbours == 0
+        || r.window_days == 0
+        || r.test_days == 0
+        || r.evaluation_users == 0
+    {
         return Err(SpecError::invalid(
-            "recommendations.n / neighbours / window_days / test_days",
+            "recommendations.n / neighbours / window_days / test_days / evaluation_users",
             "must be at least 1",
         ));
     }

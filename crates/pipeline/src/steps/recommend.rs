@@ -7,11 +7,12 @@
 //! interactions before `T0 = cutoff − test_days` and judged on the items each user touched in
 //! `[T0, cutoff)` (users with history before `T0` only), at `k = n`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use datafusion::arrow::array::{Array, AsArray, Float64Array, RecordBatch};
 use datafusion::arrow::datatypes::Float64Type;
+use lifecycle_audiences::holdout::fnv1a32;
 use lifecycle_features::interactions;
 use lifecycle_features::sql::views;
 use lifecycle_recommend::als::AlsParams;
@@ -60,6 +61,7 @@ pub(crate) async fn run(run: &mut Run<'_>) -> Result<Option<u64>> {
     let inputs = read(run, Query::new(&run.ctx, "recommendation inputs"), t0).await?;
     let params = serve_params(r);
     let export = r.export_split;
+    let evaluation_users = r.evaluation_users;
     let write_neighbours = r.write_neighbours;
     let work = move || -> Result<_> {
         let stages: HashMap<String, String> = inputs.users.iter().cloned().collect();
@@ -94,12 +96,15 @@ pub(crate) async fn run(run: &mut Run<'_>) -> Result<Option<u64>> {
             .map_err(RunError::model("recommendations"))?;
         lap("fitted on the training split");
         let train_category = split.train.category_index(&inputs.categories);
-        let evaluation = trained.evaluate(&stages, &split.relevant_in_train(), &train_category);
+        let relevant = split.relevant_in_train();
+        let test_users = relevant.len();
+        let judged = sample(relevant, &split.train, evaluation_users);
+        let evaluation = trained.evaluate(&stages, &judged, &train_category);
         lap("evaluated");
         let split = export.then(|| split_batches(&split));
-        Ok((list, neighbours, evaluation, split, sizes))
+        Ok((list, neighbours, evaluation, split, (sizes, test_users)))
     };
-    let (list, neighbours, evaluation, split, (users, items)) =
+    let (list, neighbours, evaluation, split, ((users, items), test_users)) =
         super::blocking("recommendations", work).await??;
     let rows = run.out.batch(Table::Recommendations, list).await?;
     let metrics = metrics_batch(&evaluation.runs, t0);
@@ -115,7 +120,8 @@ pub(crate) async fn run(run: &mut Run<'_>) -> Result<Option<u64>> {
         users_with_history: users,
         items,
         test_start: t0.date_naive(),
-        test_users: evaluation.test_users,
+        test_users,
+        evaluated_users: evaluation.test_users,
         k: r.n,
         evaluation: evaluation
             .runs
@@ -126,7 +132,6 @@ pub(crate) async fn run(run: &mut Run<'_>) -> Result<Option<u64>> {
     Ok(Some(rows))
 }
 
-/// The spec's `[recommendations]` as serving settings.
 /// What serving every user needs.
 struct Served<'a> {
     params: &'a ServeParams,
@@ -167,6 +172,31 @@ impl Served<'_> {
     }
 }
 
+/// At most `n` of the test users (`relevant`'s keys, by `train`'s user index): those whose id
+/// has the smallest FNV-1a hash (ties: the lower id). The same users whatever order they come
+/// in, run after run; every test user when there are no more than `n`.
+fn sample(
+    mut relevant: HashMap<u32, HashSet<u32>>,
+    train: &History,
+    n: usize,
+) -> HashMap<u32, HashSet<u32>> {
+    if relevant.len() <= n {
+        return relevant;
+    }
+    let mut users: Vec<(u32, u32)> = relevant
+        .keys()
+        .map(|u| (fnv1a32(train.inter.user_id(*u)), *u))
+        .collect();
+    // User indices follow the ids' order, so the index breaks ties as the id would.
+    users.select_nth_unstable(n - 1);
+    users.truncate(n);
+    users
+        .into_iter()
+        .map(|(_, u)| (u, relevant.remove(&u).expect("a test user")))
+        .collect()
+}
+
+/// The spec's `[recommendations]` as serving settings.
 fn serve_params(r: &RecommendationSettings) -> ServeParams {
     let a = &r.als;
     ServeParams {
@@ -264,4 +294,39 @@ fn weights((w, p): (&Float64Array, &Float64Array), k: usize) -> Option<Weights> 
             0.0
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use lifecycle_recommend::serve::InteractionRow;
+
+    use super::*;
+
+    #[test]
+    fn the_evaluation_sample_is_the_smallest_id_hashes() {
+        let rows: Vec<InteractionRow> = (0..50)
+            .map(|k| InteractionRow {
+                user: format!("u{k}"),
+                item: "x".into(),
+                weight: 1.0,
+                purchases: 0.0,
+            })
+            .collect();
+        let h = History::new(&rows);
+        let relevant: HashMap<u32, HashSet<u32>> =
+            (0..50u32).map(|u| (u, HashSet::from([u]))).collect();
+        let got = sample(relevant.clone(), &h, 7);
+        let mut by_hash: Vec<(u32, &str)> = (0..50)
+            .map(|u| h.inter.user_id(u))
+            .map(|id| (fnv1a32(id), id))
+            .collect();
+        by_hash.sort();
+        let want: BTreeSet<&str> = by_hash[..7].iter().map(|(_, id)| *id).collect();
+        let ids: BTreeSet<&str> = got.keys().map(|u| h.inter.user_id(*u)).collect();
+        assert_eq!(ids, want);
+        assert!(got.iter().all(|(u, items)| *items == relevant[u]));
+        assert_eq!(sample(relevant.clone(), &h, 50), relevant, "all of them");
+    }
 }
