@@ -57,6 +57,9 @@ pub struct Als {
     pub item_factors: Vec<f32>,
     /// The loss after each iteration (empty without `track_loss`).
     pub loss: Vec<f64>,
+    /// `item_factors` transposed (`factors` rows of one value per item), made on first use
+    /// by [`Als::scores_into`]: the product packs its rows as contiguous runs.
+    by_factor: std::sync::OnceLock<Vec<f32>>,
 }
 
 /// A dot product in 8 independent lanes, so that the compiler vectorises it (a single running
@@ -247,6 +250,7 @@ impl AlsParams {
             user_factors: x,
             item_factors: y,
             loss,
+            by_factor: std::sync::OnceLock::new(),
         })
     }
 
@@ -301,6 +305,15 @@ impl Als {
         for u in users {
             x.extend_from_slice(&self.user_factors[*u as usize * f..(*u as usize + 1) * f]);
         }
+        let by_factor = self.by_factor.get_or_init(|| {
+            let mut t = vec![0f32; items * f];
+            for (i, row) in self.item_factors.chunks_exact(f.max(1)).enumerate() {
+                for (a, v) in row.iter().enumerate() {
+                    t[a * items + i] = *v;
+                }
+            }
+            t
+        });
         let len = users.len() * items;
         if out.len() < len {
             out.resize(len, 0.0);
@@ -310,10 +323,9 @@ impl Als {
             out.fill(0.0);
             return out;
         }
-        // SAFETY: `x` is users × f (row-major), `item_factors` items × f (row-major, read as
-        // its transpose f × items: row stride 1, column stride f) and `out` users × items
-        // (row-major); the strides keep every access inside those three buffers. With
-        // beta = 0, `out` is only written.
+        // SAFETY: `x` is users × f (row-major), `by_factor` f × items (row-major) and `out`
+        // users × items (row-major); the strides keep every access inside those three
+        // buffers. With beta = 0, `out` is only written.
         unsafe {
             matrixmultiply::sgemm(
                 users.len(),
@@ -323,9 +335,9 @@ impl Als {
                 x.as_ptr(),
                 f as isize,
                 1,
-                self.item_factors.as_ptr(),
+                by_factor.as_ptr(),
+                items as isize,
                 1,
-                f as isize,
                 0.0,
                 out.as_mut_ptr(),
                 items as isize,
