@@ -255,8 +255,12 @@ async fn read(run: &Run<'_>, q: Query<'_>, t0: DateTime<Utc>) -> Result<Inputs> 
     }
     let r = &run.spec.recommendations;
     let sql = interactions::interactions_sql(r, &run.spec.purchase_types, run.cutoff, t0);
+    let clock = std::time::Instant::now();
     let batches = q.collect(&sql).await?;
+    let queried = clock.elapsed().as_secs_f64();
     let split = Split::from_rows(batches.iter().flat_map(rows_of));
+    let seconds = clock.elapsed().as_secs_f64();
+    tracing::debug!(queried, seconds, "recommendations: interactions read");
     Ok(Inputs {
         users,
         categories,
