@@ -17,7 +17,7 @@ use lifecycle_features::interactions;
 use lifecycle_features::sql::views;
 use lifecycle_recommend::als::AlsParams;
 use lifecycle_recommend::item_knn::{ItemKnnParams, Similarity};
-use lifecycle_recommend::serve::{History, ServeParams};
+use lifecycle_recommend::serve::{Evaluation, History, ServeParams};
 use lifecycle_recommend::split::{Split, SplitRow, Weights};
 use lifecycle_spec::RecommendationSettings;
 
@@ -91,16 +91,13 @@ pub(crate) async fn run(run: &mut Run<'_>) -> Result<Option<u64>> {
         // The served fit is gone; its history goes too, before the evaluation's fit.
         let mut split = inputs.split;
         split.full = History::new(&[]);
-        let trained = params
-            .fit(&split.train, &stages, &attributes)
-            .map_err(RunError::model("recommendations"))?;
-        lap("fitted on the training split");
-        let train_category = split.train.category_index(&inputs.categories);
-        let relevant = split.relevant_in_train();
-        let test_users = relevant.len();
-        let judged = sample(relevant, &split.train, evaluation_users);
-        let evaluation = trained.evaluate(&stages, &judged, &train_category);
-        lap("evaluated");
+        let judge = Judge {
+            params: &params,
+            stages: &stages,
+            attributes: &attributes,
+            categories: &inputs.categories,
+        };
+        let (evaluation, test_users) = judge.evaluate(&split, evaluation_users, &lap)?;
         let split = export.then(|| split_batches(&split));
         Ok((list, neighbours, evaluation, split, (sizes, test_users)))
     };
@@ -169,6 +166,38 @@ impl Served<'_> {
             _ => None,
         };
         Ok((list, neighbours))
+    }
+}
+
+/// What the offline evaluation needs besides the split.
+struct Judge<'a> {
+    params: &'a ServeParams,
+    stages: &'a HashMap<String, String>,
+    attributes: &'a HashMap<String, Vec<String>>,
+    categories: &'a HashMap<String, String>,
+}
+
+impl Judge<'_> {
+    /// Fits on the training split and judges at most `users` of its test users: the
+    /// evaluation, and how many test users there were.
+    fn evaluate(
+        &self,
+        split: &Split,
+        users: usize,
+        lap: &impl Fn(&str),
+    ) -> Result<(Evaluation, usize)> {
+        let trained = self
+            .params
+            .fit(&split.train, self.stages, self.attributes)
+            .map_err(RunError::model("recommendations"))?;
+        lap("fitted on the training split");
+        let category = split.train.category_index(self.categories);
+        let relevant = split.relevant_in_train();
+        let test_users = relevant.len();
+        let judged = sample(relevant, &split.train, users);
+        let evaluation = trained.evaluate(self.stages, &judged, &category);
+        lap("evaluated");
+        Ok((evaluation, test_users))
     }
 }
 
