@@ -38,6 +38,14 @@ pub struct Split {
     items: Vec<String>,
     /// The test period's pairs, by the split's numbering, sorted.
     relevant: Vec<(u32, u32)>,
+    /// The split's user and item numbers in `train` (`u32::MAX`: not in it).
+    in_train: Renumbering,
+}
+
+/// The split's numbers of users and items onto a history's indices (`u32::MAX`: absent).
+struct Renumbering {
+    users: Vec<u32>,
+    items: Vec<u32>,
 }
 
 /// A history's entries by the split's numbering: `(user, item, weight)` and `(user, item,
@@ -56,15 +64,16 @@ impl Entries {
         }
     }
 
-    /// Renumbered onto `number` (the split's numbering to sorted order).
+    /// Renumbered by `users` and `items` (first-come numbers to sorted order).
     fn renumber(&mut self, users: &[u32], items: &[u32]) {
         for t in self.weights.iter_mut().chain(self.bought.iter_mut()) {
             *t = (users[t.0 as usize], items[t.1 as usize], t.2);
         }
     }
 
-    /// The history of these entries: only the ids they use, in the split's (sorted) order.
-    fn history(self, users: &[String], items: &[String]) -> History {
+    /// The history of these entries (only the ids they use, in the split's sorted order) and
+    /// where the split's numbers went in it.
+    fn history(self, users: &[String], items: &[String]) -> (History, Renumbering) {
         let (user_of, user_ids) = compact(users, self.weights.iter().map(|t| t.0));
         let (item_of, item_ids) = compact(items, self.weights.iter().map(|t| t.1));
         let onto = |t: Vec<(u32, u32, f32)>| -> Vec<(u32, u32, f32)> {
@@ -75,14 +84,19 @@ impl Entries {
         let (n_users, n_items) = (user_ids.len(), item_ids.len());
         let matrix = Csr::from_triples(n_users, n_items, onto(self.weights));
         let bought = Csr::from_triples(n_users, n_items, onto(self.bought));
-        History {
+        let history = History {
             inter: Interactions::from_sorted(user_ids, item_ids, matrix),
             bought,
-        }
+        };
+        let renumbering = Renumbering {
+            users: user_of,
+            items: item_of,
+        };
+        (history, renumbering)
     }
 }
 
-/// The ids of `ids` that `used` names, in order, and each id's new index (unused: `u32::MAX`).
+/// Each id's new index among those `used` names (unused: `u32::MAX`), and those ids in order.
 fn compact(ids: &[String], used: impl Iterator<Item = u32>) -> (Vec<u32>, Vec<String>) {
     let mut seen = vec![false; ids.len()];
     used.for_each(|k| seen[k as usize] = true);
@@ -120,12 +134,14 @@ impl Split {
             *p = (user_of[p.0 as usize], item_of[p.1 as usize]);
         }
         relevant.sort_unstable();
+        let (train, in_train) = train.history(&users, &items);
         Split {
-            full: full.history(&users, &items),
-            train: train.history(&users, &items),
+            full: full.history(&users, &items).0,
+            train,
             users,
             items,
             relevant,
+            in_train,
         }
     }
 
@@ -144,16 +160,17 @@ impl Split {
     /// gets a number past its catalogue (one per item), so that it counts among the user's
     /// relevant items without ever matching a recommendation.
     pub fn relevant_in_train(&self) -> HashMap<u32, HashSet<u32>> {
-        let inter = &self.train.inter;
-        let catalogue = inter.items() as u32;
+        let catalogue = self.train.inter.items() as u32;
         let mut out: HashMap<u32, HashSet<u32>> = HashMap::new();
         for (u, i) in &self.relevant {
-            let Some(user) = inter.user_index(&self.users[*u as usize]) else {
+            let user = self.in_train.users[*u as usize];
+            if user == u32::MAX {
                 continue;
+            }
+            let item = match self.in_train.items[*i as usize] {
+                u32::MAX => catalogue + *i,
+                item => item,
             };
-            let item = inter
-                .item_index(&self.items[*i as usize])
-                .unwrap_or(catalogue + *i);
             out.entry(user).or_default().insert(item);
         }
         out
