@@ -57,7 +57,8 @@ async fn summary() -> Vec<(u32, f64, f64, f64, Option<f64>)> {
     let batches = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
     let mut rows = Vec::new();
     for b in &batches {
-        let id = b.column(0).as_string::<i32>();
+        // The engine's text is a string view.
+        let id = b.column(0).as_string_view();
         let col = |i: usize| b.column(i).as_primitive::<Float64Type>();
         let (x, tx, t, m) = (col(1), col(2), col(3), col(4));
         for i in 0..b.num_rows() {

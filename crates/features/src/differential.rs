@@ -174,7 +174,9 @@ proptest! {
         });
         let mut seen = BTreeSet::new();
         for b in &batches {
-            let ids = b.column_by_name("user_id").unwrap().as_string::<i32>();
+            let ids = b.column_by_name("user_id").unwrap();
+            let ids = datafusion::arrow::compute::cast(ids, &DataType::Utf8).unwrap();
+            let ids = ids.as_string::<i32>();
             for i in 0..b.num_rows() {
                 let user: u8 = ids.value(i)[1..].parse().unwrap();
                 seen.insert(user);

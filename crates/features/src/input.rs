@@ -159,8 +159,8 @@ fn missing_folder_hint(url: &url::Url) -> String {
     }
 }
 
-/// Parquet as the session reads it: text as `Utf8`, not views (`crate::session_config`), so
-/// that the mapping's casts to text copy nothing.
+/// Parquet as the session reads it: text as views (`crate::session_config`), so that the
+/// mapping's casts to text (`VARCHAR`, a view) copy nothing.
 fn parquet_format(ctx: &SessionContext) -> ParquetFormat {
     ParquetFormat::default().with_options(ctx.state().default_table_options().parquet)
 }

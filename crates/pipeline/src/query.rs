@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type};
+use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema};
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::util::display::FormatOptions;
 use datafusion::arrow::util::pretty::pretty_format_batches_with_options;
@@ -169,6 +169,31 @@ pub(crate) fn column_f64(
     Ok((0..a.len())
         .map(|k| if a.is_valid(k) { a.value(k) } else { f64::NAN })
         .collect())
+}
+
+/// `a` as string views, whichever string type the engine gave it (a view of `Utf8` copies no
+/// text): read with `as_string_view()`.
+pub(crate) fn text_view(a: &ArrayRef) -> std::result::Result<ArrayRef, ArrowError> {
+    cast(a, &DataType::Utf8View)
+}
+
+/// `batch` with its columns `text` as string views ([`text_view`]).
+pub(crate) fn with_text_views(
+    batch: &RecordBatch,
+    text: &[usize],
+) -> std::result::Result<RecordBatch, ArrowError> {
+    let mut fields: Vec<Field> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    let mut columns = batch.columns().to_vec();
+    for &i in text {
+        columns[i] = text_view(&columns[i])?;
+        fields[i] = fields[i].clone().with_data_type(DataType::Utf8View);
+    }
+    RecordBatch::try_new(std::sync::Arc::new(Schema::new(fields)), columns)
 }
 
 /// Column `i` of `batch` cast to text, null as None.

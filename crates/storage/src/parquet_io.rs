@@ -20,7 +20,8 @@ pub struct WriteStats {
 }
 
 /// Writes a stream of batches as one Parquet file at `loc`, never holding more than a row group
-/// in memory. Snappy compression, which every CRM importer reads.
+/// in memory. Snappy compression, which every CRM importer reads; string views written as plain
+/// strings ([`crate::plain_schema`]).
 pub async fn write_parquet<S>(
     loc: &Location,
     schema: SchemaRef,
@@ -37,13 +38,16 @@ where
         .set_compression(Compression::SNAPPY)
         .build();
     let sink = BufWriter::new(loc.store().clone(), loc.path().clone());
+    let schema = crate::plain_strings::plain_schema(&schema);
     let mut writer = AsyncArrowWriter::try_new(sink, schema, Some(props)).map_err(perr)?;
     let mut rows = 0u64;
     while let Some(batch) = batches.next().await {
-        let batch = batch.map_err(|source| StorageError::Upstream {
-            url: loc.url().to_string(),
-            source,
-        })?;
+        let batch = batch
+            .and_then(crate::plain_strings::plain_batch)
+            .map_err(|source| StorageError::Upstream {
+                url: loc.url().to_string(),
+                source,
+            })?;
         rows += batch.num_rows() as u64;
         writer.write(&batch).await.map_err(perr)?;
     }

@@ -44,7 +44,9 @@ where
     let mut sink = BufWriter::new(loc.store().clone(), loc.path().clone());
     let (mut rows, mut bytes, mut first) = (0u64, 0u64, true);
     while let Some(batch) = batches.next().await {
-        let batch = batch.map_err(|source| StorageError::Upstream { url: url(), source })?;
+        let batch = batch
+            .and_then(crate::plain_strings::plain_batch)
+            .map_err(|source| StorageError::Upstream { url: url(), source })?;
         let encoded = encode(format, &batch, first)
             .map_err(|source| StorageError::Upstream { url: url(), source })?;
         first = false;

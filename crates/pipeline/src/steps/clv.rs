@@ -19,7 +19,7 @@ use lifecycle_spec::ClvModel;
 
 use super::{Run, StepInfo};
 use crate::manifest::{ClvHoldout, ClvReport};
-use crate::query::Query;
+use crate::query::{Query, text_view};
 use crate::reports::ClvCandidate;
 use crate::tables::Table;
 use crate::{Result, RunError};
@@ -97,7 +97,8 @@ async fn summary(q: Query<'_>, run: &Run<'_>, end: DateTime<Utc>) -> Result<Vec<
     let sql = clv_summary::clv_summary_sql(types, end, c.period_days, c.time_unit_days);
     let mut out = Vec::new();
     for b in &q.collect(&sql).await? {
-        let ids = b.column(0).as_string::<i32>();
+        let ids = text_view(b.column(0)).map_err(|e| RunError::engine("clv")(e.into()))?;
+        let ids = ids.as_string_view();
         let col = |i: usize| b.column(i).as_primitive::<Float64Type>();
         let (x, tx, t, m) = (col(1), col(2), col(3), col(4));
         for i in 0..b.num_rows() {
@@ -317,7 +318,8 @@ async fn holdout(
     let sql = clv_summary::holdout_sql(types, calibration_end, run.cutoff, c.period_days);
     let mut actual = HashMap::new();
     for b in &q.collect(&sql).await? {
-        let ids = b.column(0).as_string::<i32>();
+        let ids = text_view(b.column(0)).map_err(|e| RunError::engine("clv")(e.into()))?;
+        let ids = ids.as_string_view();
         let periods = b.column(1).as_primitive::<Float64Type>();
         let spend = b.column(2).as_primitive::<Float64Type>();
         for i in 0..b.num_rows() {

@@ -22,7 +22,7 @@ use lifecycle_recommend::split::{Split, SplitRow, Weights};
 use lifecycle_spec::RecommendationSettings;
 
 use super::{Run, StepInfo};
-use crate::query::Query;
+use crate::query::{Query, with_text_views};
 use crate::recommend_tables::{list_batch, metrics_batch, neighbours_batch, split_batches};
 use crate::reports::{AlgorithmEvaluation, RecommendationReport};
 use crate::tables::Table;
@@ -286,6 +286,11 @@ async fn read(run: &Run<'_>, q: Query<'_>, t0: DateTime<Utc>) -> Result<Inputs> 
     let sql = interactions::interactions_sql(r, &run.spec.purchase_types, run.cutoff, t0);
     let clock = std::time::Instant::now();
     let batches = q.collect(&sql).await?;
+    let batches = batches
+        .iter()
+        .map(|b| with_text_views(b, &[0, 1]))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| RunError::engine("recommendation inputs")(e.into()))?;
     let queried = clock.elapsed().as_secs_f64();
     let split = Split::from_rows(batches.iter().flat_map(rows_of));
     let seconds = clock.elapsed().as_secs_f64();
@@ -297,13 +302,10 @@ async fn read(run: &Run<'_>, q: Query<'_>, t0: DateTime<Utc>) -> Result<Inputs> 
     })
 }
 
-/// A batch of `interactions_sql` as borrowed rows: each history's `(weight, purchases)` where
+/// A batch of `interactions_sql` (ids as views) as borrowed rows: each history's `(weight, purchases)` where
 /// the pair has a weight in that history's window, and whether it is a test-period pair.
 fn rows_of(b: &RecordBatch) -> impl Iterator<Item = SplitRow<'_>> {
-    let (u, i) = (
-        b.column(0).as_string::<i32>(),
-        b.column(1).as_string::<i32>(),
-    );
+    let (u, i) = (b.column(0).as_string_view(), b.column(1).as_string_view());
     let float = |k: usize| b.column(k).as_primitive::<Float64Type>();
     let (full, train) = ((float(2), float(3)), (float(4), float(5)));
     let recent = b.column(6).as_boolean();
