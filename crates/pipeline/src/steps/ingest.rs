@@ -138,10 +138,10 @@ async fn find_duplicates(run: &Run<'_>) -> Result<(Distinct, bool)> {
 }
 
 /// Stages `events_grouped` when there is one and registers `events_clean` (from the mapped
-/// events when `all_good`: no row broke a rule). That is staged too
-/// when the events are text, which every later step would otherwise parse again, and on a
-/// cluster, whose executors then read one file instead of each step's plan carrying the whole
-/// mapping (deep plans are what a scheduler decodes most slowly).
+/// events when `all_good`: no row broke a rule). That is staged too when the events are text,
+/// which every later step would otherwise parse again. Not on a cluster reading Parquet:
+/// writing every good event through one file cost more than the deeper plans the later steps
+/// then carry (10M events, two executors: quality 5.35 → 1.87 s, the whole run 11.9 → 9.9 s).
 async fn register_clean(run: &mut Run<'_>, distinct: &Distinct, all_good: bool) -> Result<()> {
     let q = Query::new(&run.ctx, "quality rules");
     if let Some(sql) = distinct.grouped_sql() {
@@ -153,7 +153,7 @@ async fn register_clean(run: &mut Run<'_>, distinct: &Distinct, all_good: bool) 
     }
     quality::register_clean(&run.ctx, distinct, all_good).await?;
     let text = !matches!(run.spec.events.format, InputFormat::Parquet);
-    if (text || run.on_cluster()) && *distinct != Distinct::All {
+    if text && *distinct != Distinct::All {
         let sql = format!("SELECT * FROM {}", views::EVENTS_CLEAN);
         let clean = run
             .out
