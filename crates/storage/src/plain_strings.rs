@@ -1,6 +1,6 @@
-//! Written files hold strings as plain `Utf8`, whatever the engine computed them as: the query
-//! engine works on string views (`Utf8View`, faster to scan and group), every reader of our
-//! files takes `Utf8`, and the published bytes must not depend on the engine's choice.
+//! Written files hold strings as plain `Utf8`, whatever the engine computed them as: queries
+//! over the events work on string views (`Utf8View`, faster to scan and group), every reader
+//! of our files takes `Utf8`, and the published bytes must not depend on the engine's choice.
 
 use std::sync::Arc;
 

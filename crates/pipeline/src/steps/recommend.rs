@@ -302,8 +302,9 @@ async fn read(run: &Run<'_>, q: Query<'_>, t0: DateTime<Utc>) -> Result<Inputs> 
     })
 }
 
-/// A batch of `interactions_sql` (ids as views) as borrowed rows: each history's `(weight, purchases)` where
-/// the pair has a weight in that history's window, and whether it is a test-period pair.
+/// A batch of `interactions_sql` (ids as views) as borrowed rows: each history's
+/// `(weight, purchases)` where the pair has a weight in that history's window, and whether it
+/// is a test-period pair.
 fn rows_of(b: &RecordBatch) -> impl Iterator<Item = SplitRow<'_>> {
     let (u, i) = (b.column(0).as_string_view(), b.column(1).as_string_view());
     let float = |k: usize| b.column(k).as_primitive::<Float64Type>();
