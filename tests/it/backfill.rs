@@ -168,3 +168,64 @@ fn catch_up_runs_the_missed_days_in_order() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.matches(": committed run").count(), 1, "{out}");
 }
+
+/// `small_job`'s spec with `[incremental]`, written beside it.
+fn incremental_job(dir: &Path) -> PathBuf {
+    let spec = small_job(dir);
+    let text = std::fs::read_to_string(&spec).unwrap();
+    let inc = dir.join("incremental.toml");
+    std::fs::write(&inc, format!("{text}[incremental]\nlookback_days = 2\n")).unwrap();
+    inc
+}
+
+/// The `user_features` file of each date in `out`.
+fn features_of(out: &Path, dates: &[&str]) -> Vec<Vec<u8>> {
+    let file = |d: &str| out.join(format!("user_features/run_date={d}/part-0.parquet"));
+    dates
+        .iter()
+        .map(|d| std::fs::read(file(d)).unwrap())
+        .collect()
+}
+
+#[test]
+fn an_incremental_backfill_and_its_reruns_give_the_features_of_a_full_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let inc = incremental_job(dir.path());
+    let full = dir.path().join("job.toml");
+    let dates = [
+        "2024-02-01",
+        "2024-02-02",
+        "2024-02-03",
+        "2024-02-04",
+        "2024-02-05",
+    ];
+    let backfill = |spec: &Path, from: &str, rerun: bool| {
+        let mut args = vec!["backfill", "--from", from, "--to", "2024-02-05"];
+        if rerun {
+            args.push("--rerun");
+        }
+        let (code, out, err) = lifecycle_in(spec, &args);
+        assert_eq!(code, 0, "{err}");
+        out
+    };
+    backfill(&full, "2024-02-01", false);
+    let want = features_of(&dir.path().join("out"), &dates);
+    std::fs::rename(dir.path().join("out"), dir.path().join("out_full")).unwrap();
+
+    backfill(&inc, "2024-02-01", false);
+    let out = dir.path().join("out");
+    assert!(features_of(&out, &dates) == want, "incremental backfill");
+    let rebuilt = |d: &str| crate::privacy::manifest(&out, d)["rollup"]["rebuilt"].clone();
+    assert_eq!(rebuilt("2024-02-01"), "no earlier committed run");
+    for d in &dates[1..] {
+        assert!(
+            rebuilt(d).is_null(),
+            "{d} updated the previous date's rollup"
+        );
+    }
+    // An early date run again, then the dates after it: each reads the rerun's rollup.
+    let again = backfill(&inc, "2024-02-03", true);
+    assert_eq!(again.matches(": committed run").count(), 3, "{again}");
+    assert!(features_of(&out, &dates) == want, "after the rerun");
+    assert!(rebuilt("2024-02-04").is_null());
+}
