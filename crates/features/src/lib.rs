@@ -85,7 +85,7 @@ pub fn new_session() -> SessionContext {
 
 /// The settings the pipeline's SQL relies on, applied to `config`: strings as `Utf8` (the
 /// inputs' contract text alone is read as views: `input::text_sql`; written files hold `Utf8`:
-/// `lifecycle_storage::plain_schema`) and identifiers as written. Views everywhere were
+/// `lifecycle_storage`'s writers) and identifiers as written. Views everywhere were
 /// measured: the user profile's eight-way join over the model tables took 7x as long and 2.5x
 /// the memory at 250,000 users.
 pub fn session_config(mut config: SessionConfig) -> SessionConfig {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema};
 use datafusion::arrow::error::ArrowError;
@@ -171,13 +171,8 @@ pub(crate) fn column_f64(
         .collect())
 }
 
-/// `a` as string views, whichever string type the engine gave it (a view of `Utf8` copies no
-/// text): read with `as_string_view()`.
-pub(crate) fn text_view(a: &ArrayRef) -> std::result::Result<ArrayRef, ArrowError> {
-    cast(a, &DataType::Utf8View)
-}
-
-/// `batch` with its columns `text` as string views ([`text_view`]).
+/// `batch` with its columns `text` as string views, whichever string type the engine gave
+/// them (a view of `Utf8` copies no text): read them with `as_string_view()`, borrowed.
 pub(crate) fn with_text_views(
     batch: &RecordBatch,
     text: &[usize],
@@ -190,7 +185,7 @@ pub(crate) fn with_text_views(
         .collect();
     let mut columns = batch.columns().to_vec();
     for &i in text {
-        columns[i] = text_view(&columns[i])?;
+        columns[i] = cast(&columns[i], &DataType::Utf8View)?;
         fields[i] = fields[i].clone().with_data_type(DataType::Utf8View);
     }
     RecordBatch::try_new(std::sync::Arc::new(Schema::new(fields)), columns)

@@ -28,7 +28,6 @@ mod text_io;
 pub use aws_profile::aws_profile_env;
 pub use location::{Location, RetrySettings, StoreWrapper, Stores, is_secret_key, store_root};
 pub use parquet_io::{WriteStats, open_parquet, read_parquet, read_parquet_column, write_parquet};
-pub use plain_strings::{plain_batch, plain_schema, plain_type};
 pub use publish::{
     Commit, CommitRecord, CommittedTable, GcReport, LeaseInfo, MANIFEST_TABLE, Publisher, commits,
     committed_runs, copy, gc, latest_commit, materialize, read_commit, read_manifest,

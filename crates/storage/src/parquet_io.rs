@@ -21,7 +21,7 @@ pub struct WriteStats {
 
 /// Writes a stream of batches as one Parquet file at `loc`, never holding more than a row group
 /// in memory. Snappy compression, which every CRM importer reads; string views written as plain
-/// strings ([`crate::plain_schema`]).
+/// strings ([`crate::plain_strings`]).
 pub async fn write_parquet<S>(
     loc: &Location,
     schema: SchemaRef,

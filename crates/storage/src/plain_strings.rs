@@ -10,7 +10,7 @@ use arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use arrow::error::ArrowError;
 
 /// `t` with every string view (also inside lists and structs) as `Utf8`.
-pub fn plain_type(t: &DataType) -> DataType {
+fn plain_type(t: &DataType) -> DataType {
     match t {
         DataType::Utf8View => DataType::Utf8,
         DataType::BinaryView => DataType::Binary,
@@ -26,7 +26,7 @@ fn plain_field(f: &FieldRef) -> FieldRef {
 }
 
 /// `schema` with every string view as `Utf8` (metadata kept).
-pub fn plain_schema(schema: &SchemaRef) -> SchemaRef {
+pub(crate) fn plain_schema(schema: &SchemaRef) -> SchemaRef {
     if !schema.fields().iter().any(|f| has_view(f.data_type())) {
         return schema.clone();
     }
@@ -39,7 +39,7 @@ pub fn plain_schema(schema: &SchemaRef) -> SchemaRef {
 }
 
 /// `batch` with every string view column cast to `Utf8`, as [`plain_schema`] says.
-pub fn plain_batch(batch: RecordBatch) -> Result<RecordBatch, ArrowError> {
+pub(crate) fn plain_batch(batch: RecordBatch) -> Result<RecordBatch, ArrowError> {
     let schema = batch.schema();
     let plain = plain_schema(&schema);
     if Arc::ptr_eq(&plain, &schema) {

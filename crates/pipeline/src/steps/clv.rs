@@ -19,7 +19,7 @@ use lifecycle_spec::ClvModel;
 
 use super::{Run, StepInfo};
 use crate::manifest::{ClvHoldout, ClvReport};
-use crate::query::{Query, text_view};
+use crate::query::Query;
 use crate::reports::ClvCandidate;
 use crate::tables::Table;
 use crate::{Result, RunError};
@@ -97,11 +97,10 @@ async fn summary(q: Query<'_>, run: &Run<'_>, end: DateTime<Utc>) -> Result<Vec<
     let sql = clv_summary::clv_summary_sql(types, end, c.period_days, c.time_unit_days);
     let mut out = Vec::new();
     for b in &q.collect(&sql).await? {
-        let ids = text_view(b.column(0)).map_err(|e| RunError::engine("clv")(e.into()))?;
-        let ids = ids.as_string_view();
+        let ids = q.texts(b, 0)?;
         let col = |i: usize| b.column(i).as_primitive::<Float64Type>();
         let (x, tx, t, m) = (col(1), col(2), col(3), col(4));
-        for i in 0..b.num_rows() {
+        for (i, id) in ids.into_iter().enumerate() {
             let rfm = Rfm {
                 frequency: x.value(i),
                 recency: tx.value(i),
@@ -109,7 +108,7 @@ async fn summary(q: Query<'_>, run: &Run<'_>, end: DateTime<Utc>) -> Result<Vec<
             };
             let monetary = m.is_valid(i).then(|| m.value(i));
             out.push(Customer {
-                user_id: ids.value(i).to_string(),
+                user_id: id.unwrap_or_default(),
                 purchaser: Purchaser { rfm, monetary },
             });
         }
@@ -318,12 +317,11 @@ async fn holdout(
     let sql = clv_summary::holdout_sql(types, calibration_end, run.cutoff, c.period_days);
     let mut actual = HashMap::new();
     for b in &q.collect(&sql).await? {
-        let ids = text_view(b.column(0)).map_err(|e| RunError::engine("clv")(e.into()))?;
-        let ids = ids.as_string_view();
+        let ids = q.texts(b, 0)?;
         let periods = b.column(1).as_primitive::<Float64Type>();
         let spend = b.column(2).as_primitive::<Float64Type>();
-        for i in 0..b.num_rows() {
-            actual.insert(ids.value(i).to_string(), (periods.value(i), spend.value(i)));
+        for (i, id) in ids.into_iter().enumerate() {
+            actual.insert(id.unwrap_or_default(), (periods.value(i), spend.value(i)));
         }
     }
     let judged: Vec<HoldoutCustomer> = customers
