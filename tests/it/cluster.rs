@@ -321,6 +321,8 @@ async fn keyed_job_on_ballista() {
         "user_daily",
         "user_history",
         "user_items_daily",
+        "user_periods",
+        "cohort_retention",
     ] {
         assert!(tables.iter().any(|x| x == t), "{t} compared: {tables:?}");
     }

@@ -1,7 +1,8 @@
-//! `[incremental]`: `user_features` from the rollup equals, byte for byte, `user_features` from
-//! every event, on five consecutive dates with events arriving late, duplicates across date
-//! partitions and a change of windows in the middle; and the manifest says how each rollup
-//! was built.
+//! `[incremental]`: `user_features` and `cohort_retention` from the rollup equal, byte for
+//! byte, those from every event, on five consecutive dates with events arriving late,
+//! duplicates across date partitions and a change of windows in the middle, while a run that
+//! updates a rollup reads only the recent date partitions; and the manifest says how each
+//! rollup was built and what was read.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -88,8 +89,12 @@ fn manifest(out: &Path, d: NaiveDate) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
+fn table_bytes(out: &Path, table: &str, d: NaiveDate) -> Vec<u8> {
+    std::fs::read(out.join(format!("{table}/run_date={d}/part-0.parquet"))).unwrap()
+}
+
 fn features_bytes(out: &Path, d: NaiveDate) -> Vec<u8> {
-    std::fs::read(out.join(format!("user_features/run_date={d}/part-0.parquet"))).unwrap()
+    table_bytes(out, "user_features", d)
 }
 
 #[tokio::test]
@@ -126,6 +131,12 @@ async fn incremental_features_equal_full_ones_over_five_dates_of_late_and_repeat
             "incremental differs on {d}"
         );
         missed += usize::from(features_bytes(&out("no_lookback"), day) != plain);
+        let cohorts = |name: &str| table_bytes(&out(name), "cohort_retention", day);
+        assert!(cohorts("full") == cohorts("plain"), "full cohorts on {d}");
+        assert!(
+            cohorts("incremental") == cohorts("plain"),
+            "incremental cohorts on {d}"
+        );
         let quarantine = Table::read(&out("plain"), "quarantine", d);
         assert!(
             quarantine.len() >= 2,
@@ -139,9 +150,21 @@ async fn incremental_features_equal_full_ones_over_five_dates_of_late_and_repeat
             2 => assert!(rebuilt.unwrap().contains("other settings"), "{rollup}"),
             _ => {
                 assert_eq!(rebuilt, None, "{rollup}");
-                let from = days_before(date(DATES[i - 1]), 3).to_string();
-                assert_eq!(rollup["recomputed_from"].as_str(), Some(from.as_str()));
+                let from = days_before(date(DATES[i - 1]), 3);
+                assert_eq!(rollup["recomputed_from"], from.to_string());
+                // Only the partitions from the day before the recomputed days are read.
+                assert_eq!(rollup["partitions_from"], days_before(from, 1).to_string());
+                let read = |name: &str| manifest(&out(name), day)["rows"]["read"].as_u64();
+                let (recent, all) = (read("incremental").unwrap(), read("plain").unwrap());
+                assert!(recent * 3 < all, "{recent} of {all} rows read on {d}");
             }
+        }
+        if matches!(i, 0 | 2) {
+            assert_eq!(
+                rollup["partitions_from"],
+                serde_json::Value::Null,
+                "{rollup}"
+            );
         }
         let full = &manifest(&out("full"), day)["rollup"];
         assert_eq!(full["rebuilt"].as_str(), Some("mode = \"full\""));
@@ -153,6 +176,32 @@ async fn incremental_features_equal_full_ones_over_five_dates_of_late_and_repeat
         missed, 3,
         "dates where lookback_days = 0 missed the late events"
     );
+}
+
+/// A step that needs every event (here a funnel) makes an incremental run read every
+/// partition, and the manifest names it.
+#[tokio::test]
+async fn a_step_that_needs_every_event_keeps_every_partition_read() {
+    let dir = tempfile::tempdir().unwrap();
+    generate_log(&dir.path().join("data"), 200, 40, 60, "2024-01-01");
+    let funnel = "[[funnels]]\nname = \"v-p\"\nsteps = [\"view\", \"purchase\"]\nwindow_days = 7";
+    let section = format!("[incremental]\n{funnel}");
+    let path = spec(dir.path(), "funnel", &section, "");
+    let plain = spec(dir.path(), "plain", "", "");
+    for d in &DATES[..2] {
+        run(&path, d, &format!("{d}T02:00:00Z")).await.unwrap();
+    }
+    run(&plain, DATES[1], &format!("{}T02:00:00Z", DATES[1]))
+        .await
+        .unwrap();
+    let day = date(DATES[1]);
+    let m = manifest(&dir.path().join("out_funnel"), day);
+    let rollup = &m["rollup"];
+    assert_eq!(rollup["rebuilt"], serde_json::Value::Null, "{rollup}");
+    assert_eq!(rollup["partitions_from"], serde_json::Value::Null);
+    assert_eq!(rollup["history_read_by"], serde_json::json!(["funnels"]));
+    let plain = manifest(&dir.path().join("out_plain"), day);
+    assert_eq!(m["rows"]["read"], plain["rows"]["read"]);
 }
 
 /// A user put on `[privacy] erase_list` after a run leaves the rollup that run committed as
@@ -203,7 +252,9 @@ async fn users_on_the_erase_list_leave_the_previous_rollup_too() {
         "user_daily",
         "user_history",
         "user_items_daily",
+        "user_periods",
         "user_features",
+        "cohort_retention",
     ] {
         assert!(
             bytes("erasing", table) == bytes("without", table),

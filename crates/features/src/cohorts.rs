@@ -9,6 +9,7 @@ use chrono::{DateTime, Datelike, Duration, Months, NaiveDate, Utc};
 use lifecycle_spec::{CohortActivity, CohortPeriod, CohortSettings};
 
 use crate::sql::{ident, in_list, views};
+use crate::user_features::FeatureSource;
 
 /// The start of the period holding `t`.
 pub fn period_start(period: CohortPeriod, t: DateTime<Utc>) -> NaiveDate {
@@ -58,17 +59,35 @@ pub struct CohortQueries {
     pub table: String,
 }
 
-/// The queries of `cohort_retention` over `events_clean`. `purchase_types` say which events
+/// The queries of `cohort_retention` over `events_clean`, or over the rollup's `user_periods`
+/// and `user_daily` (the same rows: see `crate::rollup`). `purchase_types` say which events
 /// carry revenue; it is summed as a decimal (exact: the same bytes whatever order DataFusion
 /// meets the rows in, as `user_features`' sums).
 pub fn cohort_retention_sql(
     c: &CohortSettings,
     cutoff: DateTime<Utc>,
     purchase_types: &[String],
+    source: FeatureSource,
 ) -> CohortQueries {
+    let activity = match source {
+        FeatureSource::Events => activity_sql(c, cutoff, purchase_types),
+        FeatureSource::Rollup => crate::rollup::cohort_activity_sql(
+            unit(c.period),
+            &active(c, purchase_types),
+            &in_list(purchase_types),
+        ),
+    };
     CohortQueries {
-        activity: activity_sql(c, cutoff, purchase_types),
+        activity,
         table: table_sql(c, cutoff),
+    }
+}
+
+/// Whether an event (or a rollup row, by its `event_type`) counts as coming back.
+fn active(c: &CohortSettings, purchase_types: &[String]) -> String {
+    match c.activity {
+        CohortActivity::Any => "true".to_string(),
+        CohortActivity::Purchase => format!("event_type IN ({})", in_list(purchase_types)),
     }
 }
 
@@ -79,10 +98,7 @@ pub fn cohort_retention_sql(
 fn activity_sql(c: &CohortSettings, cutoff: DateTime<Utc>, purchase_types: &[String]) -> String {
     let t = cutoff.timestamp_micros();
     let purchases = in_list(purchase_types);
-    let active = match c.activity {
-        CohortActivity::Any => "true".to_string(),
-        CohortActivity::Purchase => format!("event_type IN ({purchases})"),
-    };
+    let active = active(c, purchase_types);
     format!(
         "SELECT user_id, date_trunc('{unit}', arrow_cast(event_time, 'Timestamp(Microsecond, None)')) AS at, bool_or({active}) AS active, \
              sum(CASE WHEN event_type IN ({purchases}) THEN CAST(amount AS DECIMAL(38, 9)) END) AS revenue \
@@ -92,7 +108,8 @@ fn activity_sql(c: &CohortSettings, cutoff: DateTime<Utc>, purchase_types: &[Str
     )
 }
 
-fn unit(period: CohortPeriod) -> &'static str {
+/// The period's name for `date_trunc`.
+pub fn unit(period: CohortPeriod) -> &'static str {
     match period {
         CohortPeriod::Month => "month",
         CohortPeriod::Week => "week",

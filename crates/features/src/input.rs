@@ -1,5 +1,5 @@
-//! Reading a user's table onto the contract: list the files, skip date partitions after the
-//! cutoff, check every file's columns against the spec's mapping (so an error names the file and
+//! Reading a user's table onto the contract: list the files, skip date partitions outside the
+//! run's dates, check every file's columns against the spec's mapping (so an error names the file and
 //! the column), register the files as one table, and build the SQL that maps it to the contract.
 
 use std::collections::BTreeMap;
@@ -42,20 +42,37 @@ pub struct RegisteredInput {
     pub table: String,
     pub location: String,
     pub files: Vec<InputFile>,
-    /// Files skipped because their date partition is after the cutoff date.
+    /// Files skipped because their date partition is outside the run's dates.
     pub pruned_files: usize,
     /// The SQL that maps the raw table to the contract (registered as `<table>_mapped`).
     #[serde(skip, default)]
     pub mapped_sql: String,
 }
 
-/// Registers `<table>_raw` (the files as they are) and `<table>_mapped` (the contract columns,
-/// plus `raw_<time column>`, the time value as read, for quarantine records) on `ctx`.
+/// The date partitions (`<partition_key>=YYYY-MM-DD` folders) a run reads, both ends
+/// included. Files outside date partitions are always read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionDates {
+    /// None: from the first.
+    pub from: Option<NaiveDate>,
+    /// The cutoff date.
+    pub to: NaiveDate,
+}
+
+impl PartitionDates {
+    fn skips(&self, d: NaiveDate) -> bool {
+        d > self.to || self.from.is_some_and(|f| d < f)
+    }
+}
+
+/// Registers `<table>_raw` (the files as they are, but for the date partitions outside
+/// `dates`) and `<table>_mapped` (the contract columns, plus `raw_<time column>`, the time
+/// value as read, for quarantine records) on `ctx`.
 pub async fn register_input(
     ctx: &SessionContext,
     src: &ValidSource,
     loc: &Location,
-    cutoff: Option<NaiveDate>,
+    dates: Option<PartitionDates>,
     ids: UserIds,
 ) -> Result<RegisteredInput> {
     let listed = loc.list().await?;
@@ -71,8 +88,8 @@ pub async fn register_input(
         if !single_file && (is_hidden(rel) || !has_extension(src, meta.location.as_ref())) {
             continue;
         }
-        if let Some(cutoff) = cutoff
-            && partition_date(rel, &src.partition_key).is_some_and(|d| d > cutoff)
+        if let Some(dates) = dates
+            && partition_date(rel, &src.partition_key).is_some_and(|d| dates.skips(d))
         {
             pruned += 1;
             continue;
@@ -685,6 +702,19 @@ fn mapped_select(src: &ValidSource, schema: &Schema, raw: &str, ids: UserIds) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn partition_ranges() {
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let to = d("2024-01-31");
+        let all = PartitionDates { from: None, to };
+        assert!(!all.skips(d("2000-01-01")) && !all.skips(to) && all.skips(d("2024-02-01")));
+        let recent = PartitionDates {
+            from: Some(d("2024-01-27")),
+            to,
+        };
+        assert!(recent.skips(d("2024-01-26")) && !recent.skips(d("2024-01-27")));
+    }
 
     #[test]
     fn partition_dates() {

@@ -11,6 +11,11 @@
 //! | `user_daily` | user, `day`, `event_type`: `events`, `amount` (exact sum), `first_at`, `last_at` | days from the horizon (the longest window back from the cutoff) |
 //! | `user_history` | user, `event_type`: the same sums over every day before the horizon | |
 //! | `user_items_daily` | distinct user, `item_id`, `day` | days of the distinct-items window |
+//! | `user_periods` | user, cohort `period` (its first day), `event_type`: the same sums over the days before the horizon | |
+//!
+//! `user_periods` and `user_daily` together hold every day once, by cohort period, so
+//! `cohort_retention` needs no event before the recomputed days either
+//! ([`cohort_activity_sql`]).
 //!
 //! A run reads the previous run's three tables as `previous_*` views (or empty ones),
 //! the recent days from `events_clean` as `rollup_recent_*` views, and writes its own (names
@@ -133,6 +138,46 @@ pub fn history_sql(d: &RollupDays) -> String {
     )
 }
 
+/// The first day of the cohort period (`unit`: `month` or `week`) holding `day` (a `DATE`).
+fn period_of(day: &str, unit: &str) -> String {
+    format!("CAST(date_trunc('{unit}', CAST({day} AS TIMESTAMP)) AS DATE)")
+}
+
+/// This run's `user_periods`: the previous periods plus the days that fell behind the
+/// horizon, summed per user, cohort period (`unit`) and event type; as [`history_sql`].
+pub fn periods_sql(d: &RollupDays, unit: &str) -> String {
+    format!(
+        "SELECT user_id, period, event_type, sum(events) AS events, sum(amount) AS amount FROM \
+           (SELECT user_id, period, event_type, events, amount FROM {periods} \
+            UNION ALL SELECT user_id, {period} AS period, event_type, events, amount \
+              FROM ({kept} UNION ALL SELECT * FROM {recent}) WHERE day < {horizon}) \
+         GROUP BY user_id, period, event_type ORDER BY user_id, period, event_type",
+        periods = views::PREVIOUS_PERIODS,
+        period = period_of("day", unit),
+        kept = kept(views::PREVIOUS_DAILY, d),
+        recent = views::RECENT_DAILY,
+        horizon = date(d.daily_from),
+    )
+}
+
+/// Each user's activity per cohort period (`unit`) from this run's `user_periods` and
+/// `user_daily`, shaped as the cohorts' activity from the events
+/// (`crate::cohorts`): `at` (the period's start, a time without a zone), `active` (a row of
+/// an `active` event type), `revenue` (the purchase types' exact amounts).
+pub fn cohort_activity_sql(unit: &str, active: &str, purchases: &str) -> String {
+    format!(
+        "SELECT user_id, arrow_cast(CAST(period AS TIMESTAMP), 'Timestamp(Microsecond, None)') AS at, \
+           bool_or({active}) AS active, \
+           sum(CASE WHEN event_type IN ({purchases}) THEN amount END) AS revenue FROM \
+           (SELECT user_id, period, event_type, amount FROM {periods} \
+            UNION ALL SELECT user_id, {period} AS period, event_type, amount FROM {daily}) \
+         GROUP BY 1, 2",
+        periods = views::USER_PERIODS,
+        period = period_of("day", unit),
+        daily = views::USER_DAILY,
+    )
+}
+
 /// This run's `user_items_daily`: the previous (user, item, day) kept and the recomputed ones.
 pub fn items_sql(d: &RollupDays) -> String {
     format!(
@@ -150,6 +195,10 @@ pub fn no_previous_sql(view: &str) -> String {
         views::PREVIOUS_ITEMS => views::RECENT_ITEMS.to_string(),
         views::PREVIOUS_HISTORY => format!(
             "(SELECT user_id, event_type, events, amount, first_at, last_at FROM {})",
+            views::RECENT_DAILY
+        ),
+        views::PREVIOUS_PERIODS => format!(
+            "(SELECT user_id, day AS period, event_type, events, amount FROM {})",
             views::RECENT_DAILY
         ),
         _ => views::RECENT_DAILY.to_string(),

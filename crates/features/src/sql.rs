@@ -25,11 +25,13 @@ pub mod views {
     pub const PREVIOUS_DAILY: &str = "previous_user_daily";
     pub const PREVIOUS_HISTORY: &str = "previous_user_history";
     pub const PREVIOUS_ITEMS: &str = "previous_user_items_daily";
+    pub const PREVIOUS_PERIODS: &str = "previous_user_periods";
     pub const RECENT_DAILY: &str = "rollup_recent_daily";
     pub const RECENT_ITEMS: &str = "rollup_recent_items";
     pub const USER_DAILY: &str = "user_daily";
     pub const USER_HISTORY: &str = "user_history";
     pub const USER_ITEMS_DAILY: &str = "user_items_daily";
+    pub const USER_PERIODS: &str = "user_periods";
     pub const USER_FEATURES: &str = "user_features";
     pub const USER_SEGMENTS: &str = "user_segments";
     pub const STAGE_TRANSITIONS: &str = "stage_transitions";

@@ -1,9 +1,12 @@
-//! Incremental `user_features` (`[incremental]`): this run's rollup (`user_daily`,
-//! `user_history`, `user_items_daily`; SQL in `lifecycle_features::rollup`) from the previous
-//! committed run's and the recent days' clean events, or rebuilt from every event when there
-//! is no usable previous rollup or `mode = "full"`. Committed with the run like any table.
+//! Incremental `user_features` and `cohort_retention` (`[incremental]`): this run's rollup
+//! (`user_daily`, `user_history`, `user_items_daily`, `user_periods`; SQL in
+//! `lifecycle_features::rollup`) from the previous committed run's and the recent days' clean
+//! events, or rebuilt from every event when there is no usable previous rollup or
+//! `mode = "full"`. Committed with the run like any table. A run that updates a rollup, and
+//! has no step that needs every event, reads only the recent date partitions ([`Plan`]).
 
-use chrono::NaiveDate;
+use chrono::{Days, NaiveDate};
+use lifecycle_features::cohorts::unit;
 use lifecycle_features::rollup::{self, RollupDays};
 use lifecycle_features::sql::{in_list, views};
 use lifecycle_spec::{IncrementalMode, IncrementalSettings, ValidJobSpec};
@@ -18,7 +21,27 @@ use crate::tables::Table;
 
 /// The rollup's layout: a build that changes what the tables hold changes it, and a rollup of
 /// another layout is rebuilt.
-const ROLLUP_FORMAT: u32 = 1;
+const ROLLUP_FORMAT: u32 = 2;
+
+/// The rollup's tables, each with the view of this run's and of the previous run's rows.
+const TABLES: [(Table, &str, &str); 4] = [
+    (Table::UserDaily, views::USER_DAILY, views::PREVIOUS_DAILY),
+    (
+        Table::UserHistory,
+        views::USER_HISTORY,
+        views::PREVIOUS_HISTORY,
+    ),
+    (
+        Table::UserItemsDaily,
+        views::USER_ITEMS_DAILY,
+        views::PREVIOUS_ITEMS,
+    ),
+    (
+        Table::UserPeriods,
+        views::USER_PERIODS,
+        views::PREVIOUS_PERIODS,
+    ),
+];
 
 /// The recent days' sums, staged: this run's daily rows and history both read them.
 const RECENT_DAILY_FILE: &str = "_rollup_recent_daily";
@@ -36,6 +59,64 @@ pub struct RollupReport {
     pub recomputed_from: Option<NaiveDate>,
     /// The first day kept per day in `user_daily` (earlier ones are in `user_history`).
     pub daily_from: NaiveDate,
+    /// The first date partition of the events the run read (the day before the first
+    /// recomputed one: a partition's date may be a local one); None: every partition.
+    #[serde(default)]
+    pub partitions_from: Option<NaiveDate>,
+    /// The steps that needed every event, so that the run read every partition although it
+    /// updated a rollup.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history_read_by: Vec<String>,
+}
+
+/// Whether a run read only the recent date partitions of the events (its `rows.read` counts
+/// those alone).
+pub(crate) fn read_recent_only(report: Option<&RollupReport>) -> bool {
+    report.is_some_and(|r| r.partitions_from.is_some())
+}
+
+/// What a run does with its rollup, decided before the read step: what it builds on, which
+/// days it recomputes, and which event partitions the run reads.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    fingerprint: String,
+    /// The run whose rollup this one updates, or why the rollup is rebuilt.
+    previous: std::result::Result<Manifest, String>,
+    days: RollupDays,
+    /// The first date partition of the events to read; None: every partition.
+    pub partitions_from: Option<NaiveDate>,
+    history_read_by: Vec<&'static str>,
+}
+
+/// The plan of a run with `settings`; `history_read_by`: its enabled steps that read every
+/// clean event (then every partition is read: they need them).
+pub(crate) fn plan(
+    run: &Run<'_>,
+    settings: &IncrementalSettings,
+    history_read_by: Vec<&'static str>,
+) -> Plan {
+    let key = run.id_key.as_ref().map(|k| k.fingerprint());
+    let fingerprint = fingerprint(run.spec, settings.lookback_days, key.as_deref());
+    let previous = previous_rollup(settings, run.previous.as_ref(), &fingerprint).cloned();
+    let f = &run.spec.features;
+    let days = RollupDays::new(
+        run.run_date,
+        previous.as_ref().ok().map(|m| m.run_date),
+        settings.lookback_days,
+        rollup::horizon_days(f),
+        f.long_window_days,
+    );
+    let partitions_from = match (&previous, history_read_by.is_empty()) {
+        (Ok(_), true) => days.recompute_from.map(|d| d - Days::new(1)),
+        _ => None,
+    };
+    Plan {
+        fingerprint,
+        previous,
+        days,
+        partitions_from,
+        history_read_by,
+    }
 }
 
 /// The previous run's rollup when it can be built on, or why not.
@@ -59,10 +140,9 @@ fn previous_rollup<'m>(
             "the rollup of {date} was built under other settings (events, quality, windows or id key)"
         ));
     }
-    let tables = [Table::UserDaily, Table::UserHistory, Table::UserItemsDaily];
-    if let Some(t) = tables
+    if let Some((t, _, _)) = TABLES
         .iter()
-        .find(|t| !previous.commit.outputs.contains_key(t.name()))
+        .find(|(t, _, _)| !previous.commit.outputs.contains_key(t.name()))
     {
         return Err(format!("the run of {date} did not commit `{t}`"));
     }
@@ -80,28 +160,16 @@ fn fingerprint(spec: &ValidJobSpec, lookback: u32, key: Option<&str>) -> String 
         "quality": spec.quality,
         "daily_days": rollup::horizon_days(&spec.features).max(lookback),
         "items_days": spec.features.long_window_days,
+        "cohort_period": unit(spec.cohorts.period),
         "id_key": key,
     });
     hex::encode(Sha256::digest(parts.to_string().as_bytes()))
 }
 
-/// Writes this run's rollup tables and registers them for `user_features`; returns what the
-/// manifest records.
-pub(crate) async fn update(
-    run: &mut Run<'_>,
-    settings: &IncrementalSettings,
-) -> Result<RollupReport> {
-    let key = run.id_key.as_ref().map(|k| k.fingerprint());
-    let fingerprint = fingerprint(run.spec, settings.lookback_days, key.as_deref());
-    let previous = previous_rollup(settings, run.previous.as_ref(), &fingerprint);
-    let f = &run.spec.features;
-    let days = RollupDays::new(
-        run.run_date,
-        previous.as_ref().ok().map(|m| m.run_date),
-        settings.lookback_days,
-        rollup::horizon_days(f),
-        f.long_window_days,
-    );
+/// Writes this run's rollup tables as `plan` says and registers them for `user_features`
+/// and `cohort_retention`; returns what the manifest records.
+pub(crate) async fn update(run: &mut Run<'_>, plan: Plan) -> Result<RollupReport> {
+    let days = plan.days;
     let q = Query::new(&run.ctx, "rollup");
     run.out
         .staged(
@@ -113,36 +181,29 @@ pub(crate) async fn update(
         .await?;
     q.register_view(views::RECENT_ITEMS, &rollup::recent_items_sql(&days))
         .await?;
-    register_previous(run, previous.as_ref().ok().copied()).await?;
-    for (table, sql, view) in [
-        (
-            Table::UserDaily,
-            rollup::daily_sql(&days),
-            views::USER_DAILY,
-        ),
-        (
-            Table::UserHistory,
-            rollup::history_sql(&days),
-            views::USER_HISTORY,
-        ),
-        (
-            Table::UserItemsDaily,
-            rollup::items_sql(&days),
-            views::USER_ITEMS_DAILY,
-        ),
-    ] {
+    register_previous(run, plan.previous.as_ref().ok()).await?;
+    let period = unit(run.spec.cohorts.period);
+    for (table, view, _) in TABLES {
+        let sql = match table {
+            Table::UserDaily => rollup::daily_sql(&days),
+            Table::UserHistory => rollup::history_sql(&days),
+            Table::UserItemsDaily => rollup::items_sql(&days),
+            _ => rollup::periods_sql(&days, period),
+        };
         let q = Query::new(&run.ctx, table.name());
         run.out.sql(q, table, &sql, Some(view)).await?;
     }
-    let rebuilt = previous.err();
+    let rebuilt = plan.previous.err();
     if let Some(why) = &rebuilt {
         tracing::info!(why, "rollup rebuilt from every event");
     }
     Ok(RollupReport {
-        fingerprint,
+        fingerprint: plan.fingerprint,
         rebuilt,
         recomputed_from: days.recompute_from,
         daily_from: days.daily_from,
+        partitions_from: plan.partitions_from,
+        history_read_by: plan.history_read_by.iter().map(|s| s.to_string()).collect(),
     })
 }
 
@@ -151,11 +212,7 @@ pub(crate) async fn update(
 async fn register_previous(run: &Run<'_>, previous: Option<&Manifest>) -> Result<()> {
     let q = Query::new(&run.ctx, "rollup");
     let erased = &run.erased_ids;
-    for (table, view) in [
-        (Table::UserDaily, views::PREVIOUS_DAILY),
-        (Table::UserHistory, views::PREVIOUS_HISTORY),
-        (Table::UserItemsDaily, views::PREVIOUS_ITEMS),
-    ] {
+    for (table, _, view) in TABLES {
         let Some(committed) = previous.and_then(|m| m.commit.outputs.get(table.name())) else {
             q.register_view(view, &rollup::no_previous_sql(view))
                 .await?;

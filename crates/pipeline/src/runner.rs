@@ -134,6 +134,13 @@ impl Step {
         }
     }
 
+    /// Whether it reads every clean event even with `[incremental]` (the features and the
+    /// cohorts read the rollup then).
+    fn reads_history(self) -> bool {
+        let rollup = matches!(self, Step::Features | Step::Cohorts);
+        !rollup && self.info().reads.contains(&views::EVENTS_CLEAN)
+    }
+
     /// Runs the step; the rows it reports for the manifest's timing.
     async fn run(self, run: &mut Run<'_>) -> Result<Option<u64>> {
         match self {
@@ -208,6 +215,7 @@ async fn begin<'a>(
         audiences: None,
         experiments: None,
         monitoring: None,
+        rollup_plan: None,
         rollup: None,
         erased_ids: vec![],
         usage: session.usage,
@@ -225,6 +233,11 @@ async fn run_steps(
 ) -> Result<Vec<StepTiming>> {
     let mut timings = vec![];
     let enabled: Vec<Step> = STEPS.into_iter().filter(|s| s.enabled(run.spec)).collect();
+    if let Some(settings) = &run.spec.incremental {
+        let history = enabled.iter().filter(|s| s.reads_history());
+        let history = history.map(|s| s.info().name).collect();
+        run.rollup_plan = Some(crate::rollup::plan(run, settings, history));
+    }
     let total = enabled.len() + 1;
     for (i, step) in enabled.into_iter().enumerate() {
         let started = Instant::now();

@@ -12,6 +12,7 @@ pub enum Table {
     UserDaily,
     UserHistory,
     UserItemsDaily,
+    UserPeriods,
     UserFeatures,
     UserSegments,
     StageTransitions,
@@ -49,11 +50,12 @@ pub(crate) const CLEAN_EVENTS: &str = "_events_clean";
 
 impl Table {
     /// Every table, in the order a run writes them.
-    pub const ALL: [Table; 31] = [
+    pub const ALL: [Table; 32] = [
         Table::Quarantine,
         Table::UserDaily,
         Table::UserHistory,
         Table::UserItemsDaily,
+        Table::UserPeriods,
         Table::UserFeatures,
         Table::UserSegments,
         Table::StageTransitions,
@@ -156,6 +158,10 @@ impl Table {
             Table::UserItemsDaily => (
                 "user_items_daily",
                 "an item a user had an event with on one day (`[incremental]` rollup)",
+            ),
+            Table::UserPeriods => (
+                "user_periods",
+                "a user's events of one type in one cohort period, before the rollup's daily days (`[incremental]`)",
             ),
             Table::UserFeatures => ("user_features", "a user's point-in-time features"),
             Table::UserSegments => ("user_segments", "a user's lifecycle stage and RFM segment"),

@@ -43,7 +43,12 @@ async fn monthly_cohorts_by_hand() {
     let ctx = session(&LOG);
     let c = CohortSettings::default();
     let purchase = vec!["purchase".to_string()];
-    let sql = cohort_retention_sql(&c, cutoff("2024-04-10T00:00:00Z"), &purchase);
+    let sql = cohort_retention_sql(
+        &c,
+        cutoff("2024-04-10T00:00:00Z"),
+        &purchase,
+        FeatureSource::Events,
+    );
     assert_eq!(
         rows(&ctx, &sql).await,
         [
@@ -61,7 +66,12 @@ async fn monthly_cohorts_by_hand() {
         activity: CohortActivity::Purchase,
         ..c
     };
-    let sql = cohort_retention_sql(&c, cutoff("2024-04-10T00:00:00Z"), &purchase);
+    let sql = cohort_retention_sql(
+        &c,
+        cutoff("2024-04-10T00:00:00Z"),
+        &purchase,
+        FeatureSource::Events,
+    );
     let got = rows(&ctx, &sql).await;
     let retained: Vec<&str> = got.iter().map(|r| r.split(',').nth(3).unwrap()).collect();
     assert_eq!(retained, ["0", "1", "0", "1", "0", "0", "0"]);
@@ -79,7 +89,12 @@ async fn a_cutoff_on_a_period_start_ends_with_a_whole_period() {
         ..CohortSettings::default()
     };
     // Monday January 15th: the last period is the whole week of the 8th.
-    let sql = cohort_retention_sql(&c, cutoff("2024-01-15T00:00:00Z"), &[]);
+    let sql = cohort_retention_sql(
+        &c,
+        cutoff("2024-01-15T00:00:00Z"),
+        &[],
+        FeatureSource::Events,
+    );
     assert_eq!(
         rows(&ctx, &sql).await,
         [
@@ -114,7 +129,12 @@ async fn cohorts_split_by_an_attribute() {
         split_by: Some("country".into()),
         ..CohortSettings::default()
     };
-    let sql = cohort_retention_sql(&c, cutoff("2024-03-01T00:00:00Z"), &["purchase".into()]);
+    let sql = cohort_retention_sql(
+        &c,
+        cutoff("2024-03-01T00:00:00Z"),
+        &["purchase".into()],
+        FeatureSource::Events,
+    );
     assert_eq!(
         rows(&ctx, &sql).await,
         [

@@ -1,6 +1,6 @@
 //! Per-user features as of the cutoff (`lifecycle_features::user_features`), from the clean
 //! events only: no event at or after the cutoff. With `[incremental]`, from the rollup this
-//! step updates first (`crate::rollup`).
+//! step updates first (`crate::rollup`), which the cohorts read too.
 
 use lifecycle_features::sql::views;
 use lifecycle_features::user_features::FeatureSource;
@@ -17,6 +17,7 @@ pub(crate) const STEP: StepInfo = StepInfo {
         Table::UserDaily,
         Table::UserHistory,
         Table::UserItemsDaily,
+        Table::UserPeriods,
         Table::UserFeatures,
     ],
 };
@@ -25,9 +26,9 @@ pub(crate) const STEP: StepInfo = StepInfo {
 /// later steps.
 pub(crate) async fn run(run: &mut Run<'_>) -> Result<Option<u64>> {
     let s = run.spec;
-    let source = match &s.incremental {
-        Some(settings) => {
-            run.rollup = Some(crate::rollup::update(run, settings).await?);
+    let source = match run.rollup_plan.take() {
+        Some(plan) => {
+            run.rollup = Some(crate::rollup::update(run, plan).await?);
             FeatureSource::Rollup
         }
         None => FeatureSource::Events,

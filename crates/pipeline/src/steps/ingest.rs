@@ -6,7 +6,7 @@
 
 use lifecycle_features::duplicates::{self, Found};
 use lifecycle_features::erasure;
-use lifecycle_features::input::find_unreadable;
+use lifecycle_features::input::{PartitionDates, find_unreadable};
 use lifecycle_features::quality::{self, Distinct};
 use lifecycle_features::sql::{self, views};
 use lifecycle_spec::{DataError, InputFormat};
@@ -45,7 +45,10 @@ pub(crate) async fn read(run: &mut Run<'_>) -> Result<Option<u64>> {
         let setting = format!("{}.url", src.table);
         let loc = crate::session::open_setting(&run.stores, &src.url, &setting)?;
         register_store(&run.ctx, &loc);
-        let pruned = prune.then_some(run.run_date);
+        let pruned = prune.then_some(PartitionDates {
+            from: run.rollup_plan.as_ref().and_then(|p| p.partitions_from),
+            to: run.run_date,
+        });
         let ids = run.user_ids();
         let input =
             lifecycle_features::input::register_input(&run.ctx, src, &loc, pruned, ids).await?;

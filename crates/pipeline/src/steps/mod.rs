@@ -78,6 +78,9 @@ pub(crate) struct Run<'a> {
     pub monitoring: Option<crate::reports::MonitoringReport>,
     /// The ids of `[privacy] erase_list` (keyed when ids are), read once by the read step.
     pub erased_ids: Vec<String>,
+    /// With `[incremental]`: what this run does with its rollup (planned before the read
+    /// step, which lists the partitions it says; taken by the features step).
+    pub rollup_plan: Option<crate::rollup::Plan>,
     /// With `[incremental]`: how this run's rollup was built.
     pub rollup: Option<crate::rollup::RollupReport>,
     /// What a local engine used (memory limit, spills); None on a cluster.

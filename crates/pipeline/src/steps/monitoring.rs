@@ -102,7 +102,8 @@ async fn drift_rows(run: &Run<'_>) -> Result<Vec<DriftRow>> {
     Ok(rows)
 }
 
-/// Events read and users, against the previous run's manifest.
+/// Events read and users, against the previous run's manifest (events read only when both
+/// runs read the same span of partitions).
 async fn row_counts(run: &Run<'_>) -> Result<Vec<DriftRow>> {
     let max_change = run.spec.monitoring.max_row_change;
     let previous = run.previous.as_ref();
@@ -113,7 +114,11 @@ async fn row_counts(run: &Run<'_>) -> Result<Vec<DriftRow>> {
     let users = q
         .count(&format!("SELECT count(*) FROM {}", views::USER_FEATURES))
         .await?;
-    let read_before = previous.map(|p| p.rows.read);
+    // Rows read compare runs that read the same partitions: all, or the recent ones only.
+    let recent = crate::rollup::read_recent_only;
+    let read_before = previous
+        .filter(|p| recent(p.rollup.as_ref()) == recent(run.rollup.as_ref()))
+        .map(|p| p.rows.read);
     Ok(vec![
         DriftRow::row_count(
             "events",
