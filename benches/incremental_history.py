@@ -1,5 +1,6 @@
-"""The run for day N with 30, 180 and 365 days of history: the feature step from every event
-against the feature step of `[incremental]`, which updates the previous day's rollup.
+"""The run for day N with 30, 180 and 365 days of history: the feature step and the whole run
+from every event against those of `[incremental]`, which updates the previous day's rollup and
+reads only the recent date partitions.
 
 For each history length H, `lifecycle generate` writes one log of H days in a steady state:
 users sign up at a constant rate (`--users-per-day`) from `--warmup-days` before the log's first
@@ -14,9 +15,9 @@ stages):
 - `incremental`: the run of N - 1 first (a rebuild), then the run of N, which reads the rollup
   of N - 1 and recomputes the last `lookback_days` (3) days only.
 
-Prints, per H, the events read, the events of day N - 1, and per run the seconds of the
+Prints, per H and run, the events read, the events of day N - 1, and the seconds of the
 `features` step (from the manifest) and of the whole run (wall clock), and checks that the three
-`user_features` files are byte-identical.
+`user_features` and the three `cohort_retention` files are byte-identical.
 
     python benches/incremental_history.py [--days 30 180 365] [--users-per-day 300]
         [--warmup-days 900]
@@ -119,9 +120,10 @@ def main():
             users = sum(manifest["stages"].values())
             print(f"{days:4}  {manifest['rows']['read']:11}  {rows_of_day(work, previous):14}  "
                   f"{users:6}  {name:11}  {features:10.3f}  {wall:5.2f}  {how}")
-        files = [(work / f"out_{n}/user_features/run_date={day}/part-0.parquet").read_bytes()
-                 for n in SECTIONS]
-        assert all(f == files[0] for f in files), f"user_features differ at {days} days"
+        for table in ("user_features", "cohort_retention"):
+            files = [(work / f"out_{n}/{table}/run_date={day}/part-0.parquet").read_bytes()
+                     for n in SECTIONS]
+            assert all(f == files[0] for f in files), f"{table} differ at {days} days"
 
 
 if __name__ == "__main__":
