@@ -130,7 +130,8 @@ pub async fn run(
             .with_timezone(&Utc),
         ..RunOptions::default()
     };
-    lifecycle_pipeline::run_job(&spec, &opts).await
+    // Boxed: a debug build's run is a future larger than a test thread's stack holds well.
+    Box::pin(lifecycle_pipeline::run_job(&spec, &opts)).await
 }
 
 /// A published table read back, indexed by its first column (`user_id`).

@@ -178,30 +178,45 @@ async fn incremental_features_equal_full_ones_over_five_dates_of_late_and_repeat
     );
 }
 
-/// A step that needs every event (here a funnel) makes an incremental run read every
-/// partition, and the manifest names it.
+/// What needs every event (a funnel; raw ids beside keys, whose lookup comes from the ids
+/// read) makes an incremental run read every partition, and the manifest names it.
 #[tokio::test]
-async fn a_step_that_needs_every_event_keeps_every_partition_read() {
+async fn what_needs_every_event_keeps_every_partition_read() {
     let dir = tempfile::tempdir().unwrap();
     generate_log(&dir.path().join("data"), 200, 40, 60, "2024-01-01");
     let funnel = "[[funnels]]\nname = \"v-p\"\nsteps = [\"view\", \"purchase\"]\nwindow_days = 7";
-    let section = format!("[incremental]\n{funnel}");
-    let path = spec(dir.path(), "funnel", &section, "");
+    let var = crate::privacy::VAR;
+    let raw_ids = format!("[privacy]\nid_key_env = \"{var}\"\npublish_raw_ids = true");
     let plain = spec(dir.path(), "plain", "", "");
-    for d in &DATES[..2] {
-        run(&path, d, &format!("{d}T02:00:00Z")).await.unwrap();
-    }
+    let day = date(DATES[1]);
     run(&plain, DATES[1], &format!("{}T02:00:00Z", DATES[1]))
         .await
         .unwrap();
-    let day = date(DATES[1]);
-    let m = manifest(&dir.path().join("out_funnel"), day);
-    let rollup = &m["rollup"];
-    assert_eq!(rollup["rebuilt"], serde_json::Value::Null, "{rollup}");
-    assert_eq!(rollup["partitions_from"], serde_json::Value::Null);
-    assert_eq!(rollup["history_read_by"], serde_json::json!(["funnels"]));
     let plain = manifest(&dir.path().join("out_plain"), day);
-    assert_eq!(m["rows"]["read"], plain["rows"]["read"]);
+    for (name, extra, needs) in [
+        ("funnel", funnel, "funnels"),
+        ("raw_ids", raw_ids.as_str(), "privacy.publish_raw_ids"),
+    ] {
+        let path = spec(dir.path(), name, &format!("[incremental]\n{extra}"), "");
+        for d in &DATES[..2] {
+            let (code, err) = crate::privacy::run_binary(&path, d, Some(crate::privacy::KEY));
+            assert_eq!(code, 0, "{err}");
+        }
+        let out = dir.path().join(format!("out_{name}"));
+        let m = manifest(&out, day);
+        let rollup = &m["rollup"];
+        assert_eq!(rollup["rebuilt"], serde_json::Value::Null, "{rollup}");
+        assert_eq!(rollup["partitions_from"], serde_json::Value::Null);
+        assert_eq!(rollup["history_read_by"], serde_json::json!([needs]));
+        assert_eq!(m["rows"]["read"], plain["rows"]["read"]);
+        if name == "raw_ids" {
+            let ids = Table::read(&out, "user_profile", DATES[1]).strings("user_id");
+            assert!(
+                ids.iter().all(Option::is_some),
+                "every profile has its raw id"
+            );
+        }
+    }
 }
 
 /// A user put on `[privacy] erase_list` after a run leaves the rollup that run committed as

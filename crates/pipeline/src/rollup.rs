@@ -63,8 +63,8 @@ pub struct RollupReport {
     /// recomputed one: a partition's date may be a local one); None: every partition.
     #[serde(default)]
     pub partitions_from: Option<NaiveDate>,
-    /// The steps that needed every event, so that the run read every partition although it
-    /// updated a rollup.
+    /// The steps (or `privacy.publish_raw_ids`) that needed every event, so that the run read
+    /// every partition although it updated a rollup.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history_read_by: Vec<String>,
 }
@@ -80,16 +80,17 @@ pub(crate) fn read_recent_only(report: Option<&RollupReport>) -> bool {
 #[derive(Debug, Clone)]
 pub(crate) struct Plan {
     fingerprint: String,
-    /// The run whose rollup this one updates, or why the rollup is rebuilt.
-    previous: std::result::Result<Manifest, String>,
+    /// The run whose rollup this one updates (boxed: a run's futures hold the plan, and a
+    /// test's stack holds them), or why the rollup is rebuilt.
+    previous: std::result::Result<Box<Manifest>, String>,
     days: RollupDays,
     /// The first date partition of the events to read; None: every partition.
     pub partitions_from: Option<NaiveDate>,
     history_read_by: Vec<&'static str>,
 }
 
-/// The plan of a run with `settings`; `history_read_by`: its enabled steps that read every
-/// clean event (then every partition is read: they need them).
+/// The plan of a run with `settings`; `history_read_by`: what needs every clean event (its
+/// enabled steps that read them all, `publish_raw_ids`): then every partition is read.
 pub(crate) fn plan(
     run: &Run<'_>,
     settings: &IncrementalSettings,
@@ -97,7 +98,8 @@ pub(crate) fn plan(
 ) -> Plan {
     let key = run.id_key.as_ref().map(|k| k.fingerprint());
     let fingerprint = fingerprint(run.spec, settings.lookback_days, key.as_deref());
-    let previous = previous_rollup(settings, run.previous.as_ref(), &fingerprint).cloned();
+    let previous =
+        previous_rollup(settings, run.previous.as_ref(), &fingerprint).map(|m| Box::new(m.clone()));
     let f = &run.spec.features;
     let days = RollupDays::new(
         run.run_date,
@@ -181,7 +183,7 @@ pub(crate) async fn update(run: &mut Run<'_>, plan: Plan) -> Result<RollupReport
         .await?;
     q.register_view(views::RECENT_ITEMS, &rollup::recent_items_sql(&days))
         .await?;
-    register_previous(run, plan.previous.as_ref().ok()).await?;
+    register_previous(run, plan.previous.as_deref().ok()).await?;
     let period = unit(run.spec.cohorts.period);
     for (table, view, _) in TABLES {
         let sql = match table {

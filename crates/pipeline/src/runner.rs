@@ -225,6 +225,17 @@ async fn begin<'a>(
     Ok((run, session.engine))
 }
 
+/// What needs every event even with `[incremental]`: the `enabled` steps that read them all,
+/// and `publish_raw_ids`, whose lookup of raw ids comes from the ids the run reads.
+fn history_readers(spec: &ValidJobSpec, enabled: &[Step]) -> Vec<&'static str> {
+    let steps = enabled.iter().filter(|s| s.reads_history());
+    let mut readers: Vec<&'static str> = steps.map(|s| s.info().name).collect();
+    if spec.privacy.publish_raw_ids {
+        readers.push("privacy.publish_raw_ids");
+    }
+    readers
+}
+
 /// Runs every enabled step in order, timing each and checking its gate; tells `progress` (whose
 /// total counts the report written after the steps).
 async fn run_steps(
@@ -234,8 +245,7 @@ async fn run_steps(
     let mut timings = vec![];
     let enabled: Vec<Step> = STEPS.into_iter().filter(|s| s.enabled(run.spec)).collect();
     if let Some(settings) = &run.spec.incremental {
-        let history = enabled.iter().filter(|s| s.reads_history());
-        let history = history.map(|s| s.info().name).collect();
+        let history = history_readers(run.spec, &enabled);
         run.rollup_plan = Some(crate::rollup::plan(run, settings, history));
     }
     let total = enabled.len() + 1;
