@@ -139,7 +139,7 @@ fn previous_rollup<'m>(
     };
     if report.fingerprint != fingerprint {
         return Err(format!(
-            "the rollup of {date} was built under other settings (events, quality, windows or id key)"
+            "the rollup of {date} was built under other settings (events, quality, windows, cohort period or id key)"
         ));
     }
     if let Some((t, _, _)) = TABLES
