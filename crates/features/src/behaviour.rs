@@ -72,7 +72,7 @@ pub(crate) fn behaviour_columns(f: &ValidFeatures, t: i64) -> BehaviourColumns {
         if b.days_since {
             let last = format!("{col}_last_ts");
             agg.push(format!(
-                "max(CASE WHEN event_type = {ty} THEN last_ts END) AS {}",
+                "max(last_ts) FILTER (WHERE event_type = {ty}) AS {}",
                 ident(&last)
             ));
             out.push(format!(
