@@ -50,7 +50,7 @@ pub(crate) fn count_where(condition: &str) -> String {
     format!("coalesce(sum(n) FILTER (WHERE {condition}), 0)")
 }
 
-/// What `user_features` is computed from.
+/// What `user_features` (and `cohort_retention`: `crate::cohorts`) is computed from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FeatureSource {
     /// The clean events (`events_clean`).

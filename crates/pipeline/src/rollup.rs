@@ -23,23 +23,35 @@ use crate::tables::Table;
 /// another layout is rebuilt.
 const ROLLUP_FORMAT: u32 = 2;
 
-/// The rollup's tables, each with the view of this run's and of the previous run's rows.
-const TABLES: [(Table, &str, &str); 4] = [
-    (Table::UserDaily, views::USER_DAILY, views::PREVIOUS_DAILY),
+/// How a rollup table is computed from the recomputed days and the cohort period's unit.
+type TableSql = fn(&RollupDays, &str) -> String;
+
+/// The rollup's tables, each with the view of this run's and of the previous run's rows, and
+/// its SQL.
+const TABLES: [(Table, &str, &str, TableSql); 4] = [
+    (
+        Table::UserDaily,
+        views::USER_DAILY,
+        views::PREVIOUS_DAILY,
+        |d, _| rollup::daily_sql(d),
+    ),
     (
         Table::UserHistory,
         views::USER_HISTORY,
         views::PREVIOUS_HISTORY,
+        |d, _| rollup::history_sql(d),
     ),
     (
         Table::UserItemsDaily,
         views::USER_ITEMS_DAILY,
         views::PREVIOUS_ITEMS,
+        |d, _| rollup::items_sql(d),
     ),
     (
         Table::UserPeriods,
         views::USER_PERIODS,
         views::PREVIOUS_PERIODS,
+        rollup::periods_sql,
     ),
 ];
 
@@ -142,9 +154,9 @@ fn previous_rollup<'m>(
             "the rollup of {date} was built under other settings (events, quality, windows, cohort period or id key)"
         ));
     }
-    if let Some((t, _, _)) = TABLES
+    if let Some((t, ..)) = TABLES
         .iter()
-        .find(|(t, _, _)| !previous.commit.outputs.contains_key(t.name()))
+        .find(|(t, ..)| !previous.commit.outputs.contains_key(t.name()))
     {
         return Err(format!("the run of {date} did not commit `{t}`"));
     }
@@ -185,15 +197,11 @@ pub(crate) async fn update(run: &mut Run<'_>, plan: Plan) -> Result<RollupReport
         .await?;
     register_previous(run, plan.previous.as_deref().ok()).await?;
     let period = unit(run.spec.cohorts.period);
-    for (table, view, _) in TABLES {
-        let sql = match table {
-            Table::UserDaily => rollup::daily_sql(&days),
-            Table::UserHistory => rollup::history_sql(&days),
-            Table::UserItemsDaily => rollup::items_sql(&days),
-            _ => rollup::periods_sql(&days, period),
-        };
+    for (table, view, _, sql) in TABLES {
         let q = Query::new(&run.ctx, table.name());
-        run.out.sql(q, table, &sql, Some(view)).await?;
+        run.out
+            .sql(q, table, &sql(&days, period), Some(view))
+            .await?;
     }
     let rebuilt = plan.previous.err();
     if let Some(why) = &rebuilt {
@@ -214,7 +222,7 @@ pub(crate) async fn update(run: &mut Run<'_>, plan: Plan) -> Result<RollupReport
 async fn register_previous(run: &Run<'_>, previous: Option<&Manifest>) -> Result<()> {
     let q = Query::new(&run.ctx, "rollup");
     let erased = &run.erased_ids;
-    for (table, _, view) in TABLES {
+    for (table, _, view, _) in TABLES {
         let Some(committed) = previous.and_then(|m| m.commit.outputs.get(table.name())) else {
             q.register_view(view, &rollup::no_previous_sql(view))
                 .await?;

@@ -134,11 +134,10 @@ impl Step {
         }
     }
 
-    /// Whether it reads every clean event even with `[incremental]` (the features and the
-    /// cohorts read the rollup then).
+    /// Whether it reads every clean event even with `[incremental]`.
     fn reads_history(self) -> bool {
-        let rollup = matches!(self, Step::Features | Step::Cohorts);
-        !rollup && self.info().reads.contains(&views::EVENTS_CLEAN)
+        let info = self.info();
+        !info.from_rollup && info.reads.contains(&views::EVENTS_CLEAN)
     }
 
     /// Runs the step; the rows it reports for the manifest's timing.

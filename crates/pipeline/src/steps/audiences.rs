@@ -22,6 +22,7 @@ use crate::tables::Table;
 
 pub(crate) const STEP: StepInfo = StepInfo {
     name: "audiences",
+    from_rollup: false,
     reads: &[
         views::USER_SEGMENTS,
         views::USER_FEATURES,

@@ -33,6 +33,7 @@ use crate::{Result, RunError};
 
 pub(crate) const STEP: StepInfo = StepInfo {
     name: "churn",
+    from_rollup: false,
     reads: &[views::EVENTS_CLEAN, views::USER_FEATURES],
     writes: &[
         Table::ChurnScores,

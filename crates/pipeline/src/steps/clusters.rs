@@ -29,6 +29,7 @@ use crate::{Result, RunError};
 
 pub(crate) const STEP: StepInfo = StepInfo {
     name: "segmentation",
+    from_rollup: false,
     reads: &[views::USER_FEATURES],
     writes: &[Table::UserClusters, Table::ClusterProfiles],
 };

@@ -26,6 +26,7 @@ use crate::{Result, RunError};
 
 pub(crate) const STEP: StepInfo = StepInfo {
     name: "clv",
+    from_rollup: false,
     reads: &[views::EVENTS_CLEAN],
     writes: &[Table::CustomerValue],
 };

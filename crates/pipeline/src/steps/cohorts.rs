@@ -13,6 +13,7 @@ use crate::tables::Table;
 
 pub(crate) const STEP: StepInfo = StepInfo {
     name: "cohorts",
+    from_rollup: true,
     reads: &[views::EVENTS_CLEAN, views::USERS_MAPPED],
     writes: &[Table::CohortRetention],
 };

@@ -25,6 +25,7 @@ use crate::tables::Table;
 
 pub(crate) const STEP: StepInfo = StepInfo {
     name: "experiments",
+    from_rollup: false,
     reads: &[views::EVENTS_CLEAN],
     writes: &[Table::Assignments, Table::ExperimentResults],
 };

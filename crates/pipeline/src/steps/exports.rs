@@ -16,6 +16,7 @@ use crate::tables::Table;
 
 pub(crate) const STEP: StepInfo = StepInfo {
     name: "exports",
+    from_rollup: false,
     reads: &[],
     writes: &[],
 };

@@ -12,6 +12,7 @@ use crate::tables::Table;
 
 pub(crate) const STEP: StepInfo = StepInfo {
     name: "features",
+    from_rollup: true,
     reads: &[views::EVENTS_CLEAN],
     writes: &[
         Table::UserDaily,

@@ -11,6 +11,7 @@ use crate::tables::Table;
 
 pub(crate) const STEP: StepInfo = StepInfo {
     name: "funnels",
+    from_rollup: false,
     reads: &[views::EVENTS_CLEAN],
     writes: &[Table::Funnel],
 };

@@ -20,12 +20,14 @@ use crate::{Result, RunError};
 
 pub(crate) const READ: StepInfo = StepInfo {
     name: "read",
+    from_rollup: false,
     reads: &[],
     writes: &[],
 };
 
 pub(crate) const QUALITY: StepInfo = StepInfo {
     name: "quality",
+    from_rollup: false,
     reads: &[views::EVENTS_CHECKED],
     writes: &[Table::Quarantine],
 };

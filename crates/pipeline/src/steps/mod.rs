@@ -50,6 +50,10 @@ pub(crate) struct StepInfo {
     pub name: &'static str,
     /// The views it reads (registered by earlier steps).
     pub reads: &'static [&'static str],
+    /// Whether, with `[incremental]`, it reads the rollup the features step writes instead of
+    /// `events_clean`: a run whose other steps do not read `events_clean` then reads only the
+    /// recent date partitions (`crate::rollup::Plan`).
+    pub from_rollup: bool,
     /// The tables it may write.
     pub writes: &'static [Table],
 }

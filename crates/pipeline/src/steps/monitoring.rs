@@ -15,6 +15,7 @@ use crate::{Result, RunError};
 
 pub(crate) const STEP: StepInfo = StepInfo {
     name: "monitoring",
+    from_rollup: false,
     reads: &[views::USER_FEATURES],
     writes: &[Table::Monitoring],
 };

@@ -30,6 +30,7 @@ use crate::{Result, RunError};
 
 pub(crate) const STEP: StepInfo = StepInfo {
     name: "recommendations",
+    from_rollup: false,
     reads: &[
         views::EVENTS_CLEAN,
         views::USER_SEGMENTS,

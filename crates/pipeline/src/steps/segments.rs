@@ -12,6 +12,7 @@ use crate::tables::Table;
 
 pub(crate) const STEP: StepInfo = StepInfo {
     name: "segments",
+    from_rollup: false,
     reads: &[views::USER_FEATURES, views::USERS_MAPPED],
     writes: &[
         Table::UserSegments,

@@ -26,6 +26,7 @@ use crate::{Result, RunError};
 
 pub(crate) const STEP: StepInfo = StepInfo {
     name: "uplift",
+    from_rollup: false,
     reads: &[views::EVENTS_CLEAN, views::USER_FEATURES],
     writes: &[Table::UpliftScores, Table::ContactPlan],
 };
